@@ -1,0 +1,1 @@
+rv_add_test(NAME common_files SOURCES test_common.c)
