@@ -50,6 +50,10 @@ int rv_read_file(const char *path, size_t max_bytes, void **data, size_t *n, cha
 /* Removes a directory tree (used for temporary checkpoint directories). */
 int rv_remove_tree(const char *path, char *err);
 
+/* Returns 1 when the n bytes are well-formed UTF-8 (no overlong forms, no surrogates, no
+ * code points past U+10FFFF), else 0 and the offset of the first bad byte in *bad_at. */
+int rv_utf8_valid(const char *s, size_t n, size_t *bad_at);
+
 /* 64-bit content hash (XXH3) — stable across machines and releases of the library. */
 uint64_t rv_hash64(const void *data, size_t n, uint64_t seed);
 
