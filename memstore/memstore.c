@@ -863,6 +863,12 @@ int mem_batch_commit(mem_batch *b, int sync, char *err) {
     return 0;
 }
 
+int mem_sync(mem_store *s, char *err) {
+    char *e = NULL;
+    rocksdb_flush_wal(s->db, 1, &e);
+    return e ? fail_rocks(err, s->path, "syncing the write-ahead log", e) : 0;
+}
+
 /* ---- reads ---- */
 
 int mem_get_item(mem_store *s, uint64_t id, Reveal__KnowledgeItem **item, char *err) {
@@ -1012,6 +1018,38 @@ int mem_get_vectors(mem_store *s, uint64_t id, float *key, uint32_t dk, uint32_t
         found &= rc;
     }
     return found;
+}
+
+/* The header of a vector record: presence, version and shape, without the floats. */
+static int vec_info(mem_store *s, int cf, uint64_t id, const char *what, mem_vector_info *info,
+                    char *err) {
+    memset(info, 0, sizeof *info);
+    char k[8];
+    put_be64(k, id);
+    rocksdb_pinnableslice_t *v;
+    int rc = db_get(s, cf, k, 8, &v, err);
+    if (rc <= 0) return rc;
+    size_t n;
+    const char *p = rocksdb_pinnableslice_value(v, &n);
+    if (n < VEC_HEADER || n != VEC_HEADER + 4 * (uint64_t)get_be32(p + 4) * get_be32(p + 8)) {
+        rc = rv_fail(err, "store %s: %s of item 0x%016" PRIx64 " is corrupt (%zu bytes)", s->path,
+                     what, id, n);
+    } else {
+        info->present = 1;
+        info->version = get_be32(p);
+        info->rows = get_be32(p + 4);
+        info->cols = get_be32(p + 8);
+        rc = 0;
+    }
+    rocksdb_pinnableslice_destroy(v);
+    return rc;
+}
+
+int mem_get_vector_info(mem_store *s, uint64_t id, mem_vector_info *key, mem_vector_info *value,
+                        char *err) {
+    if (key && vec_info(s, CF_KEYS, id, "key", key, err) < 0) return -1;
+    if (value && vec_info(s, CF_VALUES, id, "value", value, err) < 0) return -1;
+    return 0;
 }
 
 /* ---- iteration ---- */
