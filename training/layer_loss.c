@@ -17,8 +17,9 @@ static double softmax_row(real *out, const real *row, real tau, int K) {
     real inv = 1 / tau, mx = row[0] * inv;
     for (int k = 1; k < K; k++)
         if (row[k] * inv > mx) mx = row[k] * inv;
-    double sum = 0;
-    for (int k = 0; k < K; k++) {
+    out[0] = exp(row[0] * inv - mx);
+    double sum = out[0]; /* the first term keeps sum > 0 where a reader cannot see K ≥ 1 */
+    for (int k = 1; k < K; k++) {
         out[k] = exp(row[k] * inv - mx);
         sum += out[k];
     }
@@ -60,8 +61,8 @@ static double logsumexp(const real *row, int V) {
     real mx = row[0];
     for (int v = 1; v < V; v++)
         if (row[v] > mx) mx = row[v];
-    double sum = 0;
-    for (int v = 0; v < V; v++) sum += exp((double)(row[v] - mx));
+    double sum = exp((double)(row[0] - mx));
+    for (int v = 1; v < V; v++) sum += exp((double)(row[v] - mx));
     return mx + log(sum);
 }
 
