@@ -4,6 +4,9 @@
 
 #include <stddef.h>
 
+int cmd_world(int argc, char **argv);
+
 const rv_command rv_commands[] = {
+    {"world", "write a generated knowledge world (tests, examples, edit demo)", cmd_world},
     {NULL, NULL, NULL},
 };
