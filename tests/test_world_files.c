@@ -5,7 +5,8 @@
  * the world's values; every picture path resolves relative to the JSONL file and decodes
  * (stb_image) to the world's pixels; questions name a gold key that exists in kg.jsonl with
  * the answer as its object; an existing directory is kept unless replacing; no temporary
- * directory is left behind. */
+ * directory is left behind; the default world matches pinned digests, so a change to the
+ * generator (which makes results measured on the old world incomparable) cannot go unnoticed. */
 #include "check.h"
 #include "world.h"
 
@@ -280,6 +281,38 @@ static void check_parse_back(const world *w, const world_edit *edit, const char 
     free_lines(lines, n);
 }
 
+/* XXH3 digests of the default world (seed 1). A deliberate change of the generator updates
+ * them and says so in docs/world.md. */
+static void check_golden(const char *root) {
+    static const struct {
+        const char *file;
+        uint64_t hash;
+    } golden[] = {
+        {"kg.jsonl", 0x1153c6bf58933c98ULL},
+        {"qa.jsonl", 0x50ad8960671f2eacULL},
+        {"text.jsonl", 0x6e6bfd83b6abd1edULL},
+        {"image_text.jsonl", 0x15a940f6a8c0c37dULL},
+        {"questions_train.jsonl", 0xa7b7739505035e10ULL},
+        {"questions_test.jsonl", 0x6809ba8d32d85903ULL},
+    };
+    char dir[300], path[400], err[RV_ERR_MAX];
+    snprintf(dir, sizeof dir, "%s/golden", root);
+    world *w = make(1, 0, NULL);
+    CHECK(rv_hash64(w->pictures, 64 * 16 * 16 * 3, 0) == 0xeeb1d9cea8a3f5fdULL);
+    REQUIRE(world_write(w, NULL, dir, 0, err) == 0);
+    for (size_t i = 0; i < sizeof golden / sizeof golden[0]; i++) {
+        void *data;
+        size_t n;
+        snprintf(path, sizeof path, "%s/%s", dir, golden[i].file);
+        REQUIRE(rv_read_file(path, 1 << 26, &data, &n, err) == 0);
+        uint64_t h = rv_hash64(data, n, 0);
+        CHECKF(h == golden[i].hash, "%s: digest %016llx, pinned %016llx", golden[i].file,
+               (unsigned long long)h, (unsigned long long)golden[i].hash);
+        free(data);
+    }
+    world_free(w);
+}
+
 int main(void) {
     char err[RV_ERR_MAX], root[] = "/tmp/rv_world_files_XXXXXX", a[256], b[256], c[256], e1[256],
                           e2[256];
@@ -300,6 +333,8 @@ int main(void) {
     CHECK(!same_files(a, c, NULL));
     CHECK(file_differs(a, c, "kg.jsonl") && file_differs(a, c, "img/e0.png") &&
           file_differs(a, c, "world.json"));
+
+    check_golden(root);
 
     /* an edited world: the same edit writes the same files, and differs from the unedited */
     write_world(5, 0.3, e1);

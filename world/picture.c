@@ -26,9 +26,11 @@ static const uint8_t palette[][3] = {
  * rejected rarely, so running out means the configuration asks for too much. */
 #define PICTURE_TRIES 1000
 
+/* Geometry is integer, in hundredths of a pixel, so pictures are the same bytes on every
+ * machine and compiler (no floating-point contraction or rounding differences). */
 typedef struct {
     int background, stripes, stripe_colour, shape, shape_colour;
-    float cx, cy, radius; /* in pixels */
+    int64_t cx, cy, radius; /* hundredths of a pixel */
 } picture_spec;
 
 static int colour_other_than(world_rng *r, int a, int b) {
@@ -39,36 +41,36 @@ static int colour_other_than(world_rng *r, int a, int b) {
 }
 
 static picture_spec picture_draw_spec(world_rng *r, int size) {
-    static const float positions[] = {0.28f, 0.5f, 0.72f};
-    static const float radii[] = {0.22f, 0.32f};
+    static const int positions[] = {28, 50, 72}; /* percent of the side */
+    static const int radii[] = {22, 32};
     picture_spec p;
     p.background = (int)world_rng_below(r, N_COLOURS);
     p.stripes = (int)world_rng_below(r, N_STRIPES);
     p.stripe_colour = colour_other_than(r, p.background, -1);
     p.shape = (int)world_rng_below(r, N_SHAPES);
     p.shape_colour = colour_other_than(r, p.background, p.stripe_colour);
-    p.cx = positions[world_rng_below(r, 3)] * (float)size;
-    p.cy = positions[world_rng_below(r, 3)] * (float)size;
-    p.radius = radii[world_rng_below(r, 2)] * (float)size;
+    p.cx = (int64_t)positions[world_rng_below(r, 3)] * size;
+    p.cy = (int64_t)positions[world_rng_below(r, 3)] * size;
+    p.radius = (int64_t)radii[world_rng_below(r, 2)] * size;
     return p;
 }
 
-/* dx, dy: offset from the shape's centre in units of its radius. */
-static int shape_covers(int shape, float dx, float dy) {
-    float ax = fabsf(dx), ay = fabsf(dy), rr = dx * dx + dy * dy;
+/* dx, dy: offset of a pixel centre from the shape's centre; r: its radius (same units). */
+static int shape_covers(int shape, int64_t dx, int64_t dy, int64_t r) {
+    int64_t ax = dx < 0 ? -dx : dx, ay = dy < 0 ? -dy : dy, dd = dx * dx + dy * dy;
     switch (shape) {
     case SHAPE_DISC:
-        return rr <= 1.0f;
+        return dd <= r * r;
     case SHAPE_SQUARE:
-        return ax <= 0.8f && ay <= 0.8f;
+        return 5 * ax <= 4 * r && 5 * ay <= 4 * r;
     case SHAPE_TRIANGLE:
-        return dy >= -1.0f && dy <= 0.8f && ax <= (dy + 1.0f) / 1.8f;
+        return dy >= -r && 5 * dy <= 4 * r && 9 * ax <= 5 * (dy + r);
     case SHAPE_DIAMOND:
-        return ax + ay <= 1.0f;
+        return ax + ay <= r;
     case SHAPE_CROSS:
-        return (ax <= 0.35f && ay <= 1.0f) || (ay <= 0.35f && ax <= 1.0f);
+        return (20 * ax <= 7 * r && ay <= r) || (20 * ay <= 7 * r && ax <= r);
     default:
-        return rr <= 1.0f && rr >= 0.4f; /* SHAPE_RING */
+        return dd <= r * r && 5 * dd >= 2 * r * r; /* SHAPE_RING */
     }
 }
 
@@ -90,11 +92,10 @@ static void picture_render(uint8_t *out, const picture_spec *p, int size) {
     int period = size / 4 < 2 ? 2 : size / 4;
     for (int y = 0; y < size; y++) {
         for (int x = 0; x < size; x++) {
-            float dx = ((float)x + 0.5f - p->cx) / p->radius;
-            float dy = ((float)y + 0.5f - p->cy) / p->radius;
+            int64_t dx = (int64_t)(2 * x + 1) * 50 - p->cx, dy = (int64_t)(2 * y + 1) * 50 - p->cy;
             int colour = p->background;
             if (stripe_covers(p->stripes, x, y, period)) colour = p->stripe_colour;
-            if (shape_covers(p->shape, dx, dy)) colour = p->shape_colour;
+            if (shape_covers(p->shape, dx, dy, p->radius)) colour = p->shape_colour;
             memcpy(out + ((size_t)y * size + x) * 3, palette[colour], 3);
         }
     }
@@ -102,12 +103,12 @@ static void picture_render(uint8_t *out, const picture_spec *p, int size) {
 
 double world_image_distance(const uint8_t *a, const uint8_t *b, int size) {
     size_t n = (size_t)size * size * 3;
-    double sum = 0.0;
+    uint64_t sum = 0; /* exact: at most 256 * 256 * 3 * 255^2 */
     for (size_t i = 0; i < n; i++) {
-        double d = ((double)a[i] - (double)b[i]) / 255.0;
-        sum += d * d;
+        int d = (int)a[i] - (int)b[i];
+        sum += (uint64_t)(d * d);
     }
-    return sqrt(sum / (double)n);
+    return sqrt((double)sum / ((double)n * 255.0 * 255.0));
 }
 
 int world_draw_pictures(world *w, char *err) {
