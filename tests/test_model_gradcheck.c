@@ -105,7 +105,7 @@ int main(void) {
         size_t off = md.params.offset[i], n = v.numel;
         group_stat *gs = group_of(v.name);
         gs->tensors++;
-        size_t idx[N_TOP + N_RANDOM];
+        size_t idx[N_TOP + N_RANDOM] = {0};
         int ns = 0;
         double gmax = 0;
         for (size_t j = 0; j < n; j++) gmax = fmax(gmax, fabs(ga[off + j]));
