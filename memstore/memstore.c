@@ -123,6 +123,10 @@ static void options_create(mem_store *s, int create) {
     rocksdb_options_set_create_missing_column_families(s->db_opts, (unsigned char)create);
     rocksdb_options_set_max_background_jobs(s->db_opts, 2);
     rocksdb_options_set_keep_log_file_num(s->db_opts, 4);
+    /* Only fatal messages go to RocksDB's LOG file. On a full disk the LOG fails along with the
+     * WAL, and Debian's librocksdb (built with assertions) aborts the process when its error
+     * handler then writes to the failed LOG; our own error message says what went wrong. */
+    rocksdb_options_set_info_log_level(s->db_opts, 4 /* FATAL_LEVEL */);
 
     rocksdb_block_based_table_options_t *table = rocksdb_block_based_options_create();
     rocksdb_cache_t *cache = rocksdb_cache_create_lru(BLOCK_CACHE_BYTES);
