@@ -15,3 +15,6 @@ if(REVEAL_SANITIZE)
   set_source_files_properties(test_store_image.c test_store_cli.c PROPERTIES
     COMPILE_OPTIONS -fno-sanitize=shift)
 endif()
+
+# kill -9 during ingest of 100,000 triples, at seeded random moments (printed).
+rv_add_test(NAME store_crash SOURCES test_store_crash.c LIBS rv_memstore TIMEOUT 300)
