@@ -276,6 +276,35 @@ static int family_empty(mem_store *s, int cf) {
     return empty;
 }
 
+/* 1 when every family of the database in dir is empty (read through a read-only open). */
+static int database_empty(const rocksdb_options_t *opts, const char *dir, char **names, size_t n) {
+    const rocksdb_options_t **o = calloc(n, sizeof *o);
+    rocksdb_column_family_handle_t **cf = calloc(n, sizeof *cf);
+    char *e = NULL;
+    int empty = 0;
+    if (!o || !cf) goto cleanup;
+    for (size_t i = 0; i < n; i++) o[i] = opts;
+    rocksdb_t *db = rocksdb_open_for_read_only_column_families(
+        opts, dir, (int)n, (const char *const *)names, o, cf, 0, &e);
+    if (e) goto cleanup;
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    empty = 1;
+    for (size_t i = 0; i < n; i++) {
+        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(db, ro, cf[i]);
+        rocksdb_iter_seek_to_first(it);
+        if (rocksdb_iter_valid(it)) empty = 0;
+        rocksdb_iter_destroy(it);
+        rocksdb_column_family_handle_destroy(cf[i]);
+    }
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_close(db);
+cleanup:
+    free(e);
+    free(o);
+    free(cf);
+    return empty;
+}
+
 /* Opens (create != NULL: creates or finishes creating) the store in dir. */
 static int store_open(const char *dir, int read_only, const mem_config *create, mem_store **out,
                       char *err) {
@@ -324,11 +353,12 @@ static int store_open(const char *dir, int read_only, const mem_config *create, 
             fail_rocks(err, dir, "listing column families", e);
             goto cleanup;
         }
-        /* Ours must all be there, except while finishing an interrupted creation. */
-        for (int c = 0; c < CF_COUNT && !create; c++) {
+        /* Ours must all be there, except while finishing a creation that was cut short
+         * (RocksDB adds the families one by one): then every family present is empty. */
+        for (int c = 0; c < CF_COUNT; c++) {
             size_t i = 0;
             while (i < n_names && strcmp(names[i], cf_names[c])) i++;
-            if (i == n_names) {
+            if (i == n_names && (!create || !database_empty(s->db_opts, dir, names, n_names))) {
                 rv_fail(err,
                         "%s is a RocksDB database but not a reveal store (no column family %s)",
                         dir, cf_names[c]);
@@ -614,8 +644,14 @@ size_t mem_batch_count(const mem_batch *b) {
     return b->count;
 }
 
-static int batch_writable(const mem_batch *b, char *err) {
+/* Checks that the batch may stage; an empty batch first catches up with the store, since
+ * nothing it holds rests on older reads. */
+static int batch_writable(mem_batch *b, char *err) {
     if (b->s->read_only) return rv_fail(err, "store %s is open read-only", b->s->path);
+    if (rocksdb_writebatch_count(b->wb) == 0) {
+        memcpy(b->counters, b->s->counters, sizeof b->counters);
+        b->generation = b->s->generation;
+    }
     if (b->broken)
         return rv_fail(err, "store %s: batch ran out of memory while staging; discard it",
                        b->s->path);
