@@ -1,0 +1,67 @@
+/* training/threads.c — thread counts for OpenBLAS and OpenMP from config or environment. */
+#include "threads.h"
+
+#include "rv.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int parse_count(const char *var, const char *text, int *out, char *err) {
+    char *end;
+    errno = 0;
+    long x = strtol(text, &end, 10);
+    if (errno || end == text || *end != 0 || x < 1 || x > TRN_THREADS_MAX)
+        return rv_fail(err, "%s='%s' is not a thread count (an integer from 1 to %d)", var, text,
+                       TRN_THREADS_MAX);
+    *out = (int)x;
+    return 0;
+}
+
+int trn_threads_setup(int config_threads, trn_threads_info *info, char *err) {
+    static const char *vars[] = {"REVEAL_THREADS", "OPENBLAS_NUM_THREADS"};
+    info->requested = 1;
+    info->source = "default";
+    if (config_threads > TRN_THREADS_MAX)
+        return rv_fail(err, "config threads = %d, expected at most %d", config_threads,
+                       TRN_THREADS_MAX);
+    if (config_threads > 0) {
+        info->requested = config_threads;
+        info->source = "config";
+    } else {
+        for (int i = 0; i < 2; i++) {
+            const char *text = getenv(vars[i]);
+            if (!text || !text[0]) continue;
+            if (parse_count(vars[i], text, &info->requested, err) != 0) return -1;
+            info->source = vars[i];
+            break;
+        }
+    }
+    openblas_set_num_threads(info->requested);
+    info->blas_threads = openblas_get_num_threads();
+    info->blas_parallel = openblas_get_parallel();
+#ifdef _OPENMP
+    omp_set_num_threads(info->requested);
+    info->omp_threads = omp_get_max_threads();
+#else
+    info->omp_threads = 0;
+#endif
+    info->cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return 0;
+}
+
+void trn_threads_describe(const trn_threads_info *info, char *buf, int n) {
+    static const char *kinds[] = {"sequential", "pthreads", "OpenMP"};
+    const char *kind = info->blas_parallel >= 0 && info->blas_parallel <= 2
+                           ? kinds[info->blas_parallel]
+                           : "unknown";
+    char omp[32] = "off";
+    if (info->omp_threads > 0) snprintf(omp, sizeof omp, "%d", info->omp_threads);
+    snprintf(buf, (size_t)n, "threads %d (from %s): OpenBLAS %d (%s), OpenMP %s, %d cores",
+             info->requested, info->source, info->blas_threads, kind, omp, info->cores);
+}

@@ -1,0 +1,31 @@
+/* training/threads.h — one place that decides how many threads OpenBLAS and OpenMP use.
+ *
+ * Order of precedence: a positive value from the config, then the environment variable
+ * REVEAL_THREADS, then OPENBLAS_NUM_THREADS, else 1. One thread is the default because a node
+ * usually runs several ranks and small models run fastest with parallelism across ranks
+ * (ranks × threads should not exceed the cores).
+ */
+#ifndef TRN_THREADS_H
+#define TRN_THREADS_H
+
+#define TRN_THREADS_MAX 1024
+
+typedef struct {
+    int requested;      /* the count chosen */
+    const char *source; /* "config", "REVEAL_THREADS", "OPENBLAS_NUM_THREADS" or "default" */
+    int blas_threads;   /* openblas_get_num_threads() after setting */
+    int omp_threads;    /* omp_get_max_threads() after setting; 0 when built without OpenMP */
+    int blas_parallel;  /* openblas_get_parallel(): 0 sequential, 1 pthreads, 2 OpenMP */
+    int cores;          /* online processors */
+} trn_threads_info;
+
+/* Chooses the count (config_threads <= 0 means "not set"), applies it to OpenBLAS and OpenMP, and
+ * reports what is in effect. Refuses a variable that is not an integer in 1..TRN_THREADS_MAX,
+ * naming it and its value. */
+int trn_threads_setup(int config_threads, trn_threads_info *info, char *err);
+
+/* One line for the log: "threads 2 (from REVEAL_THREADS): OpenBLAS 2 (pthreads), OpenMP 2, 2
+ * cores". */
+void trn_threads_describe(const trn_threads_info *info, char *buf, int n);
+
+#endif
