@@ -71,6 +71,9 @@ size_t mem_batch_count(const mem_batch *b);
 /* sync = 1 makes the commit durable (fsync of the WAL) before returning. */
 int mem_batch_commit(mem_batch *b, int sync, char *err);
 void mem_batch_free(mem_batch *b);
+/* Makes every committed batch durable (fsync of the write-ahead log), for a writer whose
+ * earlier commits were made without sync and whose last batch staged nothing. */
+int mem_sync(mem_store *s, char *err);
 
 /* Returns 1 and fills *item if the id is live, 0 if absent, -1 on error. */
 int mem_get_item(mem_store *s, uint64_t id, Reveal__KnowledgeItem **item, char *err);
@@ -86,6 +89,16 @@ int mem_put_vectors(mem_store *s, uint64_t id, uint32_t encoder_version, const f
 int mem_get_vectors(mem_store *s, uint64_t id, float *key, uint32_t dk, uint32_t *key_version,
                     float *value, uint32_t c, uint32_t d, uint32_t *value_version, char *err);
 
+/* Whether an item has a key vector and a value matrix, with their encoder versions and shapes
+ * (key: rows 1, cols dk; value: rows c, cols d), without reading the floats. Either pointer may
+ * be NULL. Returns 0, or -1 on a read error or a corrupt record. */
+typedef struct {
+    int present;
+    uint32_t version, rows, cols;
+} mem_vector_info;
+int mem_get_vector_info(mem_store *s, uint64_t id, mem_vector_info *key, mem_vector_info *value,
+                        char *err);
+
 /* Live items in id order, starting at start_id. mem_iter_next returns 1 with the next item
  * (the caller frees it), 0 at the end, -1 on error. */
 int mem_iter_new(mem_store *s, uint64_t start_id, mem_iter **out, char *err);
@@ -97,5 +110,8 @@ int mem_get_stats(mem_store *s, mem_stats *st, char *err);
 /* A consistent copy of the store in `dest` (which must not exist), written to a temporary
  * directory beside it and renamed into place. */
 int mem_checkpoint(mem_store *s, const char *dest, char *err);
+
+/* Filling a store from users' files: the reader, images and the ingest loop. */
+#include "ingest.h"
 
 #endif

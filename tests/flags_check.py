@@ -1,0 +1,222 @@
+"""ctest flags_build: the country-flags data builder (tools/flags) on a --quick build.
+
+Builds twice into fresh directories and once more in place, then checks, reading only the
+files written: identical bytes across runs; a re-run renders and rewrites nothing; every
+JSONL line has the fields its type needs and its image exists at the right size; Twemoji
+images only in dev; dev facts never asked in training; every accepted answer of every
+question occurs in a knowledge item about its country; gold keys name real items;
+summary.json agrees with the files; the support check drops and counts an unsupported
+question; bad arguments are refused with a message. Run with Debian's /usr/bin/python3.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+SRC = os.environ.get("REVEAL_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BUILD_SH = os.path.join(SRC, "tools", "flags", "build.sh")
+WORK = os.path.abspath("flags_work")
+NPM = os.path.abspath("flags_npm")  # kept between runs: npm ci only when the lock changes
+SIZE = 24
+failures = 0
+
+
+def check(ok, what):
+    global failures
+    if not ok:
+        failures += 1
+        print(f"FAIL: {what}")
+    return ok
+
+
+def run_build(out, *extra):
+    r = subprocess.run([BUILD_SH, "--out", out, "--npm-dir", NPM, "--image-size", str(SIZE), "--quick", *extra],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stdout, r.stderr)
+        sys.exit(f"FAIL: build.sh exited {r.returncode}")
+    return r.stdout
+
+
+def tree(root):
+    """relative path -> (bytes digest, mtime_ns) of every output file (npm excluded)."""
+    out = {}
+    for d, dirs, files in os.walk(root):
+        dirs[:] = [x for x in dirs if x != "npm"]
+        for f in files:
+            p = os.path.join(d, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, root)] = (hashlib.sha256(fh.read()).hexdigest(), os.stat(p).st_mtime_ns)
+    return out
+
+
+def load(out, name):
+    with open(os.path.join(out, name), encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), head[25]
+
+
+REQUIRED = {
+    "image_text.jsonl": ("image", "text", "key"),
+    "kg.jsonl": ("subject", "relation", "object", "key"),
+    "text.jsonl": ("title", "text", "key"),
+    "qa.jsonl": ("question", "answer", "key"),
+    "vqa_train.jsonl": ("id", "image", "question", "answer", "type", "country", "gold_source", "gold_key"),
+    "vqa_dev.jsonl": ("id", "image", "question", "answer", "type", "country", "gold_source", "gold_key"),
+    "caption_train.jsonl": ("image", "caption", "country", "gold_source", "gold_key"),
+    "caption_dev.jsonl": ("image", "caption", "country", "gold_source", "gold_key"),
+    "facts.jsonl": ("country", "iso2", "relation", "split", "answer"),
+}
+MEMORY = ("image_text.jsonl", "kg.jsonl", "text.jsonl", "qa.jsonl")
+
+
+def check_fields(out):
+    for name, fields in REQUIRED.items():
+        rows = load(out, name)
+        check(len(rows) > 0, f"{name}: empty")
+        for i, row in enumerate(rows, 1):
+            for f in fields:
+                check(isinstance(row.get(f), str) and row[f].strip() != "", f"{name}:{i}: field '{f}' missing or empty")
+            if "answers" in fields or name.startswith("vqa") or name == "facts.jsonl":
+                answers = row.get("answers")
+                check(isinstance(answers, list) and answers and all(isinstance(a, str) and a for a in answers)
+                      and row["answer"] in answers, f"{name}:{i}: 'answers' must list the answer")
+            if "image" in row:
+                size = png_size(os.path.join(out, row["image"]))
+                check(size == (SIZE, SIZE, 2), f"{name}:{i}: {row['image']} is not a {SIZE}x{SIZE} RGB PNG ({size})")
+        if name in MEMORY:
+            keys = [r["key"] for r in rows]
+            check(len(keys) == len(set(keys)), f"{name}: duplicate keys")
+
+
+def check_twemoji_dev_only(out):
+    def digest(rel):
+        with open(os.path.join(out, rel), "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+    seen_in_training = set()
+    for name in MEMORY + ("vqa_train.jsonl", "caption_train.jsonl"):
+        for row in load(out, name):
+            if "image" in row:
+                check("twemoji" not in row["image"], f"{name}: Twemoji image {row['image']} outside dev")
+                seen_in_training.add(digest(row["image"]))
+    for name in ("vqa_dev.jsonl", "caption_dev.jsonl"):
+        for row in load(out, name):
+            check(row["image"].startswith("img/twemoji/"), f"{name}: dev image {row['image']} is not Twemoji")
+            check(digest(row["image"]) not in seen_in_training, f"{name}: {row['image']} has the pixels of a training image")
+
+
+def check_split(out):
+    train = {(q["country"], q["type"]) for q in load(out, "vqa_train.jsonl")}
+    dev = {(q["country"], q["type"]) for q in load(out, "vqa_dev.jsonl")}
+    check(len(dev) > 0 and not (train & dev), f"dev facts asked in training: {sorted(train & dev)[:5]}")
+    facts = {(f["country"], f["relation"]): f["split"] for f in load(out, "facts.jsonl")}
+    check(all(facts.get(k) == "dev" for k in dev) and all(facts.get(k) == "train" for k in train),
+          "facts.jsonl split disagrees with the questions")
+    types = {q["type"] for q in load(out, "vqa_dev.jsonl")}
+    check(len(types) >= 8, f"dev covers only {len(types)} question types")
+
+
+def check_support(out):
+    """Independent of the builder: every accepted answer occurs in an item about the country."""
+    text_of = {}
+    for name in MEMORY:
+        for row in load(out, name):
+            country = row["key"].split("|", 1)[0]
+            text_of.setdefault(country, []).append(" ".join(v for k, v in row.items() if k not in ("key", "image")).casefold())
+    kg = {r["key"]: r for r in load(out, "kg.jsonl")}
+    for split in ("train", "dev"):
+        for q in load(out, f"vqa_{split}.jsonl"):
+            hay = "\n".join(text_of.get(q["country"], []))
+            for a in q["answers"]:
+                pat = r"(?<![0-9a-z])" + re.escape(a.casefold()) + r"(?![0-9a-z])"
+                check(re.search(pat, hay), f"vqa_{split} {q['id']}: answer '{a}' in no knowledge item")
+            gold = kg.get(q["gold_key"])
+            check(gold is not None and gold["subject"] == q["country"] and q["answer"] in gold["object"],
+                  f"vqa_{split} {q['id']}: gold item {q['gold_key']} does not state the answer")
+
+
+def check_summary(out):
+    s = json.load(open(os.path.join(out, "summary.json"), encoding="utf-8"))
+    for name in MEMORY:
+        check(s["items"][name[:-6]] == len(load(out, name)), f"summary items {name} wrong")
+    for split in ("train", "dev"):
+        rows = load(out, f"vqa_{split}.jsonl")
+        check(s["questions"][split]["total"] == len(rows), f"summary questions {split} wrong")
+        for t, n in s["questions"][split].items():
+            if t != "total":
+                check(n == sum(q["type"] == t for q in rows), f"summary {split} {t} count wrong")
+    countries = {r["country"] for r in load(out, "vqa_dev.jsonl")}
+    check(s["countries"] == len(countries) and s["renditions"]["twemoji"] == s["countries"],
+          "summary country count wrong")
+
+
+def check_drop_counts():
+    """The support check itself: an answer found in no item drops the question and counts it."""
+    sys.path.insert(0, os.path.join(SRC, "tools", "flags"))
+    import build
+    fact = build.Fact("NP", "Nepal", "capital", [("world-countries", ["Kathmandu"]), ("wordnet", ["Katmandu"])])
+    fact.split = "dev"
+    counters = {"dropped": {"train": {}, "dev": {}}}
+    found = {"NP": {"twemoji": "x", "iso-flags": "y"}}
+    profiles = {"NP": {"flag": ""}}
+    vqa, _ = build.task_data(["NP"], found, profiles, None, [fact], {"Nepal": "capital kathmandu"}, counters)
+    check(vqa["dev"] == [] and counters["dropped"]["dev"] == {"capital": 1}, "unsupported question not dropped")
+    counters = {"dropped": {"train": {}, "dev": {}}}
+    vqa, _ = build.task_data(["NP"], found, profiles, None, [fact], {"Nepal": "kathmandu or katmandu"}, counters)
+    check(len(vqa["dev"]) == 1 and counters["dropped"]["dev"] == {}, "supported question dropped")
+
+
+def check_bad_arguments():
+    r = subprocess.run([BUILD_SH, "--image-size", "big"], capture_output=True, text=True)
+    check(r.returncode == 2 and "--image-size 'big' is not a number" in r.stderr, "bad --image-size accepted")
+    r = subprocess.run([BUILD_SH, "--frobnicate"], capture_output=True, text=True)
+    check(r.returncode == 2 and "unknown argument '--frobnicate'" in r.stderr, "unknown argument accepted")
+    r = subprocess.run([sys.executable, os.path.join(SRC, "tools", "flags", "build.py"), "--npm", NPM + "/node_modules",
+                        "--out", os.path.join(WORK, "tiny"), "--image-size", "4"], capture_output=True, text=True)
+    check(r.returncode == 2 and "must be between 8 and 1024" in r.stderr, "--image-size 4 accepted")
+    r = subprocess.run([sys.executable, os.path.join(SRC, "tools", "flags", "build.py"), "--npm",
+                        os.path.join(WORK, "no_such_dir"), "--out", os.path.join(WORK, "none")], capture_output=True, text=True)
+    check(r.returncode == 1 and "missing" in r.stderr and "package.json" in r.stderr, "missing npm packages not reported")
+
+
+def main():
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    a, b = os.path.join(WORK, "a"), os.path.join(WORK, "b")
+    print(run_build(a), end="")
+    run_build(b)
+    first, second = tree(a), tree(b)
+    check(first.keys() == second.keys(), f"runs wrote different files: {sorted(first.keys() ^ second.keys())[:5]}")
+    differing = [k for k in first if k in second and first[k][0] != second[k][0]]
+    check(not differing, f"two runs differ in bytes: {differing[:5]}")
+    again = run_build(a)
+    check("(0 rendered now)" in again, "re-run rendered images again")
+    check(tree(a) == first, "re-run rewrote files whose bytes were right")
+
+    check_fields(a)
+    check_twemoji_dev_only(a)
+    check_split(a)
+    check_support(a)
+    check_summary(a)
+    check_drop_counts()
+    check_bad_arguments()
+    if failures:
+        print(f"flags_build: {failures} check(s) failed")
+        return 1
+    print("flags_build: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,604 @@
+/* worker/topk.c — the in-RAM key matrix of one knowledge source and its exact top-K search.
+ *
+ * Storage: rows are packed in one 64-byte aligned buffer (cap, d) with their ids beside them;
+ * an open-addressing table maps id → row. Removing a row moves the last row into its place,
+ * so the matrix stays dense and a scan never skips holes.
+ *
+ * Search: the key matrix is cut into blocks whose size depends only on (B, d), never on the
+ * thread count, and each thread scans a contiguous range of blocks. A block is scored either by
+ * one sgemm (B, d)·(nb, d)ᵀ — large batches, compute bound — or by a vectorised dot loop that
+ * reads each key once for all B queries — small batches, memory bound. Right after a block is
+ * scored, while its scores are still in cache, each query's scores pass a filter against the
+ * running threshold of that query's bounded min-heap (the K-th best score so far): nearly all
+ * scores fail one compare, the few that pass enter the heap. The threads' heaps are merged at
+ * the end. Ranking is by score descending then id ascending, a total order on distinct ids, so
+ * the merged result is the same whatever the thread count.
+ */
+#include "worker.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define TOPK_X86 1
+#endif
+
+#include "rv.h"
+
+/* The largest scores block, in floats: B·nb scores stay within a core's L2 (512 KiB on this
+ * machine) beside the keys being scored. */
+#define TOPK_GEMM_SCORES_FLOATS (64 * 1024)
+/* Key bytes per block on the scan path: small enough that the block stays in L1/L2 while
+ * every query of the batch reads it. */
+#define TOPK_SCAN_BLOCK_BYTES (64 * 1024)
+
+struct wrk_topk {
+    size_t d;      /* floats per key */
+    size_t n;      /* rows in use */
+    size_t cap;    /* rows allocated */
+    float *keys;   /* (cap, d), 64-byte aligned */
+    uint64_t *ids; /* (cap) */
+    size_t *slots; /* (nslots) row + 1 of the id hashed here, 0 = empty; linear probing */
+    size_t nslots; /* power of two, at least twice n */
+    wrk_topk_path path;
+    int simd; /* 1: use the AVX2 kernels when the CPU has them */
+};
+
+typedef struct {
+    float score;
+    uint64_t id;
+} topk_entry;
+
+/* One query's bounded min-heap: the root is the worst kept entry; thr is its score once the
+ * heap is full (until then every score is a candidate). */
+typedef struct {
+    topk_entry *e; /* (k) */
+    size_t count;
+    size_t k;
+    float thr;
+} topk_heap;
+
+/* ---- id table ---------------------------------------------------------------------------- */
+
+static size_t topk_hash(uint64_t id) {
+    /* splitmix64 finaliser: ids are content hashes already, but tests and users also use
+     * small consecutive integers, which must not pile up in neighbouring slots. */
+    id ^= id >> 30;
+    id *= 0xbf58476d1ce4e5b9ULL;
+    id ^= id >> 27;
+    id *= 0x94d049bb133111ebULL;
+    id ^= id >> 31;
+    return (size_t)id;
+}
+
+/* Returns the slot holding id, or the empty slot where it would go. */
+static size_t topk_slot_find(const wrk_topk *ix, uint64_t id) {
+    size_t mask = ix->nslots - 1;
+    size_t i = topk_hash(id) & mask;
+    while (ix->slots[i] != 0 && ix->ids[ix->slots[i] - 1] != id) i = (i + 1) & mask;
+    return i;
+}
+
+/* Returns the row of id, or SIZE_MAX when absent. */
+static size_t topk_row_of(const wrk_topk *ix, uint64_t id) {
+    if (ix->nslots == 0) return SIZE_MAX;
+    size_t s = ix->slots[topk_slot_find(ix, id)];
+    return s ? s - 1 : SIZE_MAX;
+}
+
+/* Empties slot i and shifts later entries of its probe run back, so lookups need no
+ * tombstones. */
+static void topk_slot_clear(wrk_topk *ix, size_t i) {
+    size_t mask = ix->nslots - 1;
+    size_t j = i;
+    for (;;) {
+        ix->slots[i] = 0;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (ix->slots[j] == 0) return;
+            size_t home = topk_hash(ix->ids[ix->slots[j] - 1]) & mask;
+            /* the entry at j may move to i when i lies on its probe path home..j */
+            if (((j - home) & mask) >= ((j - i) & mask)) break;
+        }
+        ix->slots[i] = ix->slots[j];
+        i = j;
+    }
+}
+
+/* Makes room for `rows` rows and a table at most half full. Leaves the index unchanged on
+ * failure. */
+static int topk_reserve(wrk_topk *ix, size_t rows, char *err) {
+    if (rows > SIZE_MAX / 4 / ix->d / sizeof(float))
+        return rv_fail(err, "top-k index: %zu rows of %zu floats do not fit in memory", rows,
+                       ix->d);
+    if (rows > ix->cap) {
+        size_t cap = ix->cap ? ix->cap : 64;
+        while (cap < rows) cap *= 2;
+        size_t bytes = cap * ix->d * sizeof(float);
+        bytes = (bytes + 63) / 64 * 64;
+        float *keys = aligned_alloc(64, bytes);
+        uint64_t *ids = malloc(cap * sizeof(uint64_t));
+        if (!keys || !ids) {
+            free(keys);
+            free(ids);
+            return rv_fail(err, "top-k index: out of memory for %zu rows of %zu floats", cap,
+                           ix->d);
+        }
+        if (ix->n) {
+            memcpy(keys, ix->keys, ix->n * ix->d * sizeof(float));
+            memcpy(ids, ix->ids, ix->n * sizeof(uint64_t));
+        }
+        free(ix->keys);
+        free(ix->ids);
+        ix->keys = keys;
+        ix->ids = ids;
+        ix->cap = cap;
+    }
+    if (rows * 2 > ix->nslots) {
+        size_t nslots = ix->nslots ? ix->nslots : 128;
+        while (nslots < rows * 2) nslots *= 2;
+        size_t *slots = calloc(nslots, sizeof(size_t));
+        if (!slots) return rv_fail(err, "top-k index: out of memory for %zu id slots", nslots);
+        free(ix->slots);
+        ix->slots = slots;
+        ix->nslots = nslots;
+        for (size_t r = 0; r < ix->n; r++) ix->slots[topk_slot_find(ix, ix->ids[r])] = r + 1;
+    }
+    return 0;
+}
+
+/* ---- index maintenance ------------------------------------------------------------------- */
+
+int wrk_topk_create(size_t d, wrk_topk **out, char *err) {
+    *out = NULL;
+    if (d == 0 || d > INT_MAX)
+        return rv_fail(err, "top-k index: key dimension d = %zu is outside 1..%d", d, INT_MAX);
+    wrk_topk *ix = calloc(1, sizeof(*ix));
+    if (!ix) return rv_fail(err, "top-k index: out of memory");
+    ix->d = d;
+    ix->path = WRK_TOPK_AUTO;
+    ix->simd = 1;
+    *out = ix;
+    return 0;
+}
+
+void wrk_topk_free(wrk_topk *ix) {
+    if (!ix) return;
+    free(ix->keys);
+    free(ix->ids);
+    free(ix->slots);
+    free(ix);
+}
+
+size_t wrk_topk_dim(const wrk_topk *ix) {
+    return ix->d;
+}
+
+size_t wrk_topk_count(const wrk_topk *ix) {
+    return ix->n;
+}
+
+size_t wrk_topk_bytes(const wrk_topk *ix) {
+    return sizeof(*ix) + ix->cap * (ix->d * sizeof(float) + sizeof(uint64_t)) +
+           ix->nslots * sizeof(size_t);
+}
+
+int wrk_topk_get(const wrk_topk *ix, uint64_t id, float *key) {
+    size_t r = topk_row_of(ix, id);
+    if (r == SIZE_MAX) return 0;
+    memcpy(key, ix->keys + r * ix->d, ix->d * sizeof(float));
+    return 1;
+}
+
+int wrk_topk_set_kernel(wrk_topk *ix, wrk_topk_path path, int simd, char *err) {
+    if (path != WRK_TOPK_AUTO && path != WRK_TOPK_SCAN && path != WRK_TOPK_GEMM)
+        return rv_fail(err, "top-k index: unknown scoring path %d", (int)path);
+    ix->path = path;
+    ix->simd = simd ? 1 : 0;
+    return 0;
+}
+
+/* Checks that every row of v (n, d) is finite with norm ≤ WRK_TOPK_MAX_NORM; `what` names the
+ * rows in the message ("key", "query"). */
+static int topk_check_rows(const float *v, size_t n, size_t d, const uint64_t *ids,
+                           const char *what, char *err) {
+    for (size_t i = 0; i < n; i++) {
+        double ss = 0;
+        for (size_t x = 0; x < d; x++) ss += (double)v[i * d + x] * v[i * d + x];
+        /* NaN and infinities make ss NaN or infinite, which fails this test too */
+        if (!(ss <= WRK_TOPK_MAX_NORM * WRK_TOPK_MAX_NORM)) {
+            for (size_t x = 0; x < d; x++)
+                if (!isfinite(v[i * d + x])) {
+                    if (ids)
+                        return rv_fail(err,
+                                       "top-k index: %s %zu (id %llu) has a non-finite "
+                                       "value at position %zu",
+                                       what, i, (unsigned long long)ids[i], x);
+                    return rv_fail(err,
+                                   "top-k index: %s %zu has a non-finite value at "
+                                   "position %zu",
+                                   what, i, x);
+                }
+            return rv_fail(err,
+                           "top-k index: %s %zu has norm %.3g, above the limit %.0e that "
+                           "keeps inner products finite",
+                           what, i, sqrt(ss), WRK_TOPK_MAX_NORM);
+        }
+    }
+    return 0;
+}
+
+static int topk_cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Fails when ids (n) holds a duplicate. */
+static int topk_check_distinct(const uint64_t *ids, size_t n, const char *op, char *err) {
+    if (n < 2) return 0;
+    uint64_t *sorted = malloc(n * sizeof(uint64_t));
+    if (!sorted) return rv_fail(err, "top-k index: out of memory checking %zu ids", n);
+    memcpy(sorted, ids, n * sizeof(uint64_t));
+    qsort(sorted, n, sizeof(uint64_t), topk_cmp_u64);
+    int rc = 0;
+    for (size_t i = 1; i < n && rc == 0; i++)
+        if (sorted[i] == sorted[i - 1])
+            rc = rv_fail(err, "top-k index: %s: id %llu appears twice in one call", op,
+                         (unsigned long long)sorted[i]);
+    free(sorted);
+    return rc;
+}
+
+enum { TOPK_ADD, TOPK_REPLACE, TOPK_UPSERT };
+
+/* add, replace and upsert: validate everything first, then apply, so a failure changes
+ * nothing. */
+static int topk_put(wrk_topk *ix, const uint64_t *ids, const float *keys, size_t n, int mode,
+                    char *err) {
+    static const char *op_names[] = {"add", "replace", "upsert"};
+    const char *op = op_names[mode];
+    if (n == 0) return 0;
+    if (!ids || !keys) return rv_fail(err, "top-k index: %s: ids or keys is NULL", op);
+    size_t fresh = 0;
+    for (size_t i = 0; i < n; i++) {
+        int present = topk_row_of(ix, ids[i]) != SIZE_MAX;
+        if (mode == TOPK_ADD && present)
+            return rv_fail(err, "top-k index: add: id %llu is already in the index",
+                           (unsigned long long)ids[i]);
+        if (mode == TOPK_REPLACE && !present)
+            return rv_fail(err, "top-k index: replace: id %llu is not in the index",
+                           (unsigned long long)ids[i]);
+        fresh += !present;
+    }
+    if (topk_check_distinct(ids, n, op, err) != 0) return -1;
+    if (topk_check_rows(keys, n, ix->d, ids, "key", err) != 0) return rv_fail_wrap(err, "%s", op);
+    if (fresh && topk_reserve(ix, ix->n + fresh, err) != 0) return rv_fail_wrap(err, "%s", op);
+    for (size_t i = 0; i < n; i++) {
+        size_t slot = topk_slot_find(ix, ids[i]);
+        size_t r;
+        if (ix->slots[slot]) {
+            r = ix->slots[slot] - 1;
+        } else {
+            r = ix->n++;
+            ix->ids[r] = ids[i];
+            ix->slots[slot] = r + 1;
+        }
+        memcpy(ix->keys + r * ix->d, keys + i * ix->d, ix->d * sizeof(float));
+    }
+    return 0;
+}
+
+int wrk_topk_add(wrk_topk *ix, const uint64_t *ids, const float *keys, size_t n, char *err) {
+    return topk_put(ix, ids, keys, n, TOPK_ADD, err);
+}
+
+int wrk_topk_replace(wrk_topk *ix, const uint64_t *ids, const float *keys, size_t n, char *err) {
+    return topk_put(ix, ids, keys, n, TOPK_REPLACE, err);
+}
+
+int wrk_topk_upsert(wrk_topk *ix, const uint64_t *ids, const float *keys, size_t n, char *err) {
+    return topk_put(ix, ids, keys, n, TOPK_UPSERT, err);
+}
+
+int wrk_topk_remove(wrk_topk *ix, const uint64_t *ids, size_t n, char *err) {
+    if (n == 0) return 0;
+    if (!ids) return rv_fail(err, "top-k index: remove: ids is NULL");
+    for (size_t i = 0; i < n; i++)
+        if (topk_row_of(ix, ids[i]) == SIZE_MAX)
+            return rv_fail(err, "top-k index: remove: id %llu is not in the index",
+                           (unsigned long long)ids[i]);
+    if (topk_check_distinct(ids, n, "remove", err) != 0) return -1;
+    for (size_t i = 0; i < n; i++) {
+        size_t slot = topk_slot_find(ix, ids[i]);
+        size_t r = ix->slots[slot] - 1;
+        size_t last = ix->n - 1;
+        topk_slot_clear(ix, slot);
+        if (r != last) {
+            memcpy(ix->keys + r * ix->d, ix->keys + last * ix->d, ix->d * sizeof(float));
+            ix->ids[r] = ix->ids[last];
+            ix->slots[topk_slot_find(ix, ix->ids[r])] = r + 1;
+        }
+        ix->n--;
+    }
+    return 0;
+}
+
+/* ---- selection --------------------------------------------------------------------------- */
+
+/* a ranks below b: lower score, or the same score and a larger id */
+static inline int topk_worse(topk_entry a, topk_entry b) {
+    return a.score < b.score || (a.score == b.score && a.id > b.id);
+}
+
+static void topk_heap_sift_down(topk_entry *e, size_t count, size_t i) {
+    topk_entry x = e[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= count) break;
+        if (c + 1 < count && topk_worse(e[c + 1], e[c])) c++;
+        if (!topk_worse(e[c], x)) break;
+        e[i] = e[c];
+        i = c;
+    }
+    e[i] = x;
+}
+
+/* Offers one candidate whose score passed the threshold filter (score ≥ h->thr). */
+static void topk_heap_offer(topk_heap *h, float score, uint64_t id) {
+    topk_entry x = {score, id};
+    if (h->count < h->k) {
+        size_t i = h->count++;
+        while (i > 0) {
+            size_t p = (i - 1) / 2;
+            if (!topk_worse(x, h->e[p])) break;
+            h->e[i] = h->e[p];
+            i = p;
+        }
+        h->e[i] = x;
+        if (h->count == h->k) h->thr = h->e[0].score;
+        return;
+    }
+    if (!topk_worse(h->e[0], x)) return; /* an equal score with a larger id */
+    h->e[0] = x;
+    topk_heap_sift_down(h->e, h->count, 0);
+    h->thr = h->e[0].score;
+}
+
+/* Filters the n scores s of one query for one block (rows with ids) into its heap. */
+static void topk_select_generic(topk_heap *h, const float *s, const uint64_t *ids, size_t n) {
+    for (size_t j = 0; j < n; j++)
+        if (s[j] >= h->thr) topk_heap_offer(h, s[j], ids[j]);
+}
+
+/* ---- scoring ------------------------------------------------------------------------------ */
+
+/* scores (B, nb) = q (B, d) · keys (nb, d)ᵀ, portable loop: eight partial sums per dot product
+ * so the compiler can vectorise without reassociating. */
+static void topk_scan_generic(float *scores, const float *q, const float *keys, size_t B, size_t nb,
+                              size_t d) {
+    size_t d8 = d & ~(size_t)7;
+    for (size_t j = 0; j < nb; j++) {
+        const float *k = keys + j * d;
+        for (size_t b = 0; b < B; b++) {
+            const float *qb = q + b * d;
+            float acc[8] = {0};
+            for (size_t x = 0; x < d8; x += 8)
+                for (size_t l = 0; l < 8; l++) acc[l] += qb[x + l] * k[x + l];
+            float sum =
+                ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+            for (size_t x = d8; x < d; x++) sum += qb[x] * k[x];
+            scores[b * nb + j] = sum;
+        }
+    }
+}
+
+#ifdef TOPK_X86
+/* The dot product's tail past the last multiple of 8, added after the vector sums so a key's
+ * score does not depend on where it falls in a block. */
+static inline float topk_dot_tail(const float *q, const float *k, size_t from, size_t d,
+                                  float sum) {
+    for (size_t x = from; x < d; x++) sum += q[x] * k[x];
+    return sum;
+}
+
+/* scores (B, nb) = q (B, d) · keys (nb, d)ᵀ with AVX2: four keys at a time, every query of the
+ * batch against them while they sit in L1, so each key is read from memory once. */
+__attribute__((target("avx2,fma"))) static void
+topk_scan_avx2(float *scores, const float *q, const float *keys, size_t B, size_t nb, size_t d) {
+    size_t d8 = d & ~(size_t)7;
+    size_t j = 0;
+    for (; j + 4 <= nb; j += 4) {
+        const float *k0 = keys + j * d, *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
+        for (size_t b = 0; b < B; b++) {
+            const float *qb = q + b * d;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+            for (size_t x = 0; x < d8; x += 8) {
+                __m256 qv = _mm256_loadu_ps(qb + x);
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + x), qv, a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(k1 + x), qv, a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(k2 + x), qv, a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(k3 + x), qv, a3);
+            }
+            /* the eight lanes of a0..a3 summed into one vector of four dot products */
+            __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+            __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+            float t[4];
+            _mm_storeu_ps(t, s4);
+            float *out = scores + b * nb + j;
+            out[0] = topk_dot_tail(qb, k0, d8, d, t[0]);
+            out[1] = topk_dot_tail(qb, k1, d8, d, t[1]);
+            out[2] = topk_dot_tail(qb, k2, d8, d, t[2]);
+            out[3] = topk_dot_tail(qb, k3, d8, d, t[3]);
+        }
+    }
+    for (; j < nb; j++) {
+        const float *k0 = keys + j * d;
+        for (size_t b = 0; b < B; b++) {
+            const float *qb = q + b * d;
+            __m256 a0 = _mm256_setzero_ps();
+            for (size_t x = 0; x < d8; x += 8)
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(k0 + x), _mm256_loadu_ps(qb + x), a0);
+            /* the same pairing of lanes as above, so the score is bit-identical */
+            __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a0), _mm256_hadd_ps(a0, a0));
+            __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+            scores[b * nb + j] = topk_dot_tail(qb, k0, d8, d, _mm_cvtss_f32(s4));
+        }
+    }
+}
+
+/* The filter of topk_select_generic, eight scores per compare: a block of scores that all
+ * fall below the threshold costs one compare and one mask test per eight. */
+__attribute__((target("avx2,fma"))) static void topk_select_avx2(topk_heap *h, const float *s,
+                                                                 const uint64_t *ids, size_t n) {
+    size_t j = 0;
+    __m256 thr = _mm256_set1_ps(h->thr);
+    for (; j + 8 <= n; j += 8) {
+        unsigned m =
+            (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + j), thr, _CMP_GE_OQ));
+        if (!m) continue;
+        while (m) {
+            size_t i = j + (size_t)__builtin_ctz(m);
+            m &= m - 1;
+            if (s[i] >= h->thr) topk_heap_offer(h, s[i], ids[i]);
+        }
+        thr = _mm256_set1_ps(h->thr);
+    }
+    topk_select_generic(h, s + j, ids + j, n - j);
+}
+
+static int topk_cpu_has_avx2(void) {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
+/* ---- search ------------------------------------------------------------------------------- */
+
+typedef void (*topk_scan_fn)(float *, const float *, const float *, size_t, size_t, size_t);
+typedef void (*topk_select_fn)(topk_heap *, const float *, const uint64_t *, size_t);
+
+static int topk_cmp_entry(const void *a, const void *b) {
+    const topk_entry *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int topk_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int topk_thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+int wrk_topk_search(const wrk_topk *ix, const float *q, size_t B, size_t K, uint64_t *out_ids,
+                    float *out_scores, size_t *k_out, char *err) {
+    size_t d = ix->d, N = ix->n;
+    *k_out = 0;
+    if (K == 0) return rv_fail(err, "top-k search: K must be at least 1");
+    if (B == 0) return 0;
+    if (!q || !out_ids || !out_scores)
+        return rv_fail(err, "top-k search: queries or output buffers are NULL");
+    if (B > INT_MAX || B > SIZE_MAX / d / sizeof(float))
+        return rv_fail(err, "top-k search: %zu queries of %zu floats are too many", B, d);
+    if (topk_check_rows(q, B, d, NULL, "query", err) != 0) return rv_fail_wrap(err, "top-k search");
+    if (N == 0) return 0;
+    size_t k = K < N ? K : N;
+
+    int gemm =
+        ix->path == WRK_TOPK_GEMM || (ix->path == WRK_TOPK_AUTO && B >= WRK_TOPK_GEMM_MIN_BATCH);
+    topk_scan_fn scan_fn = topk_scan_generic;
+    topk_select_fn select_fn = topk_select_generic;
+#ifdef TOPK_X86
+    if (ix->simd && topk_cpu_has_avx2()) {
+        scan_fn = topk_scan_avx2;
+        select_fn = topk_select_avx2;
+    }
+#endif
+    /* Block rows depend on (B, d) only, so a key's score, and thus the answer, is the same for
+     * any thread count. */
+    size_t nb;
+    if (gemm) {
+        nb = TOPK_GEMM_SCORES_FLOATS / B;
+        nb = nb < 64 ? 64 : nb > 2048 ? 2048 : nb & ~(size_t)15;
+    } else {
+        nb = TOPK_SCAN_BLOCK_BYTES / (d * sizeof(float));
+        nb = nb < 16 ? 16 : nb & ~(size_t)3;
+    }
+    size_t nblocks = (N + nb - 1) / nb;
+    /* With threaded OpenBLAS each sgemm already uses every core; otherwise each thread runs
+     * single-threaded sgemms on its own blocks. */
+    int T = gemm && openblas_get_num_threads() > 1 ? 1 : topk_threads();
+    if ((size_t)T > nblocks) T = (int)nblocks;
+
+    if (B > SIZE_MAX / sizeof(topk_entry) / k / (size_t)T ||
+        B > SIZE_MAX / sizeof(float) / nb / (size_t)T)
+        return rv_fail(err, "top-k search: %zu queries × K = %zu is too large", B, K);
+    size_t per_thread_scores = (B * nb + 15) / 16 * 16; /* floats, whole cache lines */
+    topk_entry *entries = malloc((size_t)T * B * k * sizeof(topk_entry));
+    topk_heap *heaps = malloc((size_t)T * B * sizeof(topk_heap));
+    float *scores = aligned_alloc(64, (size_t)T * per_thread_scores * sizeof(float));
+    topk_entry *merged = malloc((size_t)T * k * sizeof(topk_entry));
+    int rc = -1;
+    if (!entries || !heaps || !scores || !merged) {
+        rv_fail(err, "top-k search: out of memory for %zu queries, K = %zu, %d threads", B, k, T);
+        goto cleanup;
+    }
+    for (size_t i = 0; i < (size_t)T * B; i++)
+        heaps[i] = (topk_heap){entries + i * k, 0, k, -INFINITY};
+
+#pragma omp parallel num_threads(T)
+    {
+        size_t t = (size_t)topk_thread_id();
+        topk_heap *h = heaps + t * B;              /* (B) this thread's heaps */
+        float *s = scores + t * per_thread_scores; /* (B, nb) */
+        for (size_t blk = nblocks * t / T; blk < nblocks * (t + 1) / T; blk++) {
+            size_t r0 = blk * nb, rows = N - r0 < nb ? N - r0 : nb;
+            const float *kb = ix->keys + r0 * d; /* (rows, d) */
+            if (gemm)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)rows, (int)d,
+                            1.0f, q, (int)d, kb, (int)d, 0.0f, s, (int)rows);
+            else
+                scan_fn(s, q, kb, B, rows, d);
+            for (size_t b = 0; b < B; b++) select_fn(h + b, s + b * rows, ix->ids + r0, rows);
+        }
+    }
+
+    /* merge: the union of the threads' heaps holds the global top k of every query */
+    for (size_t b = 0; b < B; b++) {
+        size_t m = 0;
+        for (int t = 0; t < T; t++) {
+            const topk_heap *h = heaps + (size_t)t * B + b;
+            memcpy(merged + m, h->e, h->count * sizeof(topk_entry));
+            m += h->count;
+        }
+        qsort(merged, m, sizeof(topk_entry), topk_cmp_entry);
+        for (size_t i = 0; i < k; i++) {
+            out_ids[b * k + i] = merged[i].id;
+            out_scores[b * k + i] = merged[i].score;
+        }
+    }
+    *k_out = k;
+    rc = 0;
+cleanup:
+    free(entries);
+    free(heaps);
+    free(scores);
+    free(merged);
+    return rc;
+}
