@@ -506,6 +506,11 @@ static int topk_thread_id(void) {
 #endif
 }
 
+size_t wrk_topk_gemm_block_rows(size_t B) {
+    size_t nb = TOPK_GEMM_SCORES_FLOATS / (B ? B : 1);
+    return nb < 64 ? 64 : nb > 2048 ? 2048 : nb & ~(size_t)15;
+}
+
 int wrk_topk_search(const wrk_topk *ix, const float *q, size_t B, size_t K, uint64_t *out_ids,
                     float *out_scores, size_t *k_out, char *err) {
     size_t d = ix->d, N = ix->n;
@@ -534,8 +539,7 @@ int wrk_topk_search(const wrk_topk *ix, const float *q, size_t B, size_t K, uint
      * any thread count. */
     size_t nb;
     if (gemm) {
-        nb = TOPK_GEMM_SCORES_FLOATS / B;
-        nb = nb < 64 ? 64 : nb > 2048 ? 2048 : nb & ~(size_t)15;
+        nb = wrk_topk_gemm_block_rows(B);
     } else {
         nb = TOPK_SCAN_BLOCK_BYTES / (d * sizeof(float));
         nb = nb < 16 ? 16 : nb & ~(size_t)3;

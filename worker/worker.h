@@ -73,4 +73,8 @@ int wrk_topk_set_kernel(wrk_topk *ix, wrk_topk_path path, int simd, char *err);
 int wrk_topk_search(const wrk_topk *ix, const float *q, size_t B, size_t K, uint64_t *out_ids,
                     float *out_scores, size_t *k_out, char *err);
 
+/* Rows of keys per sgemm block for a batch of B queries (the benchmark scores the same blocks
+ * without selection to measure the bound). */
+size_t wrk_topk_gemm_block_rows(size_t B);
+
 #endif
