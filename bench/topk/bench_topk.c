@@ -3,7 +3,8 @@
  *
  *   bench_topk gen     --out FILE [--n 1000000] [--d 256] [--queries 256] [--seed 1]
  *   bench_topk bounds  --data FILE [--batch 64] [--repeat 5]
- *   bench_topk search  --data FILE --batch B --queries Q [--k 100] [--repeat 5] [--out RES]
+ *   bench_topk search  --data FILE --batch B --queries Q [--k 100] [--repeat 5] [--bf16 0|1]
+ *                      [--out RES]
  *   bench_topk compare --a RES --b RES [--tol 1e-5]
  *
  * Data file: "RVTK" u32 version=1, u64 N, u64 d, u64 Q, then keys f32 (N, d) and queries
@@ -226,7 +227,7 @@ static int cmd_bounds(int argc, char **argv, char *err) {
         return rv_fail(err, "bounds: --batch must be 1..%llu", (unsigned long long)b.nq);
     }
     size_t bytes = b.n * b.d * sizeof(float);
-    double t[100], best, median, sum = 0;
+    double t[100] = {0}, best, median, sum = 0;
     for (int r = 0; r < repeat; r++) t[r] = stream_read_seconds(b.keys, b.n * b.d, &sum);
     best_median(t, repeat, &best, &median);
     printf("stream_read_gbs_best=%.2f stream_read_gbs_median=%.2f bytes=%zu threads=%d "
@@ -280,6 +281,7 @@ static int cmd_search(int argc, char **argv, char *err) {
     size_t nq = (size_t)arg_num(argc, argv, "--queries", 32);
     size_t K = (size_t)arg_num(argc, argv, "--k", 100);
     int repeat = (int)arg_num(argc, argv, "--repeat", 5);
+    int bf16 = (int)arg_num(argc, argv, "--bf16", 0);
     if (!path) return rv_fail(err, "search: --data FILE is required");
     if (repeat < 1 || repeat > 100) return rv_fail(err, "search: --repeat must be 1..100");
     if (B < 1 || nq < B || nq % B != 0)
@@ -304,13 +306,14 @@ static int cmd_search(int argc, char **argv, char *err) {
     }
     for (uint64_t i = 0; i < b.n; i++) row_ids[i] = i;
     double t0 = rv_now();
-    if (wrk_topk_create(b.d, &ix, err) != 0 || wrk_topk_add(ix, row_ids, b.keys, b.n, err) != 0)
+    if (wrk_topk_create(b.d, &ix, err) != 0 || wrk_topk_add(ix, row_ids, b.keys, b.n, err) != 0 ||
+        wrk_topk_set_bf16(ix, bf16, err) != 0)
         goto cleanup;
     double t_build = rv_now() - t0;
     free(b.keys); /* the index holds its own copy */
     b.keys = NULL;
 
-    double t[100], best, median;
+    double t[100] = {0}, best, median;
     size_t k = 0;
     for (int r = 0; r < repeat; r++) {
         t0 = rv_now();
@@ -321,10 +324,10 @@ static int cmd_search(int argc, char **argv, char *err) {
         t[r] = rv_now() - t0;
     }
     best_median(t, repeat, &best, &median);
-    printf("impl=reveal batch=%zu queries=%zu k=%zu qps_best=%.2f qps_median=%.2f "
+    printf("impl=reveal%s batch=%zu queries=%zu k=%zu qps_best=%.2f qps_median=%.2f "
            "omp_threads=%d blas_threads=%d build_s=%.2f index_mb=%.0f\n",
-           B, nq, k, nq / best, nq / median, threads(), openblas_get_num_threads(), t_build,
-           wrk_topk_bytes(ix) / 1e6);
+           bf16 ? "-bf16" : "", B, nq, k, nq / best, nq / median, threads(),
+           openblas_get_num_threads(), t_build, wrk_topk_bytes(ix) / 1e6);
     if (out && write_results(out, nq, k, ids, scores, err) != 0) goto cleanup;
     rc = 0;
 cleanup:

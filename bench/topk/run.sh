@@ -53,6 +53,14 @@ for B in 1 64; do
   echo "$out"
   qps[reveal$B]=$(value qps_best "$out")
   qps_med[reveal$B]=$(value qps_median "$out")
+  if [[ $B == 1 ]]; then
+    echo "== batch 1: reveal with bf16 keys and the exact float re-rank"
+    out=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=$threads "$bin" search --data "$data" --batch 1 \
+      --queries "$Q" --k "$K" --repeat "$REPEAT" --bf16 1 --out "$res/reveal_b1bf16.res")
+    echo "$out"
+    qps[reveal1bf16]=$(value qps_best "$out")
+    qps_med[reveal1bf16]=$(value qps_median "$out")
+  fi
   qps[faiss$B]=0
   for setup in "omp$threads-blas1" default; do
     echo "== batch $B: faiss ($setup)"
@@ -73,20 +81,25 @@ for B in 1 64; do
   cmp[$B]=$("$bin" compare --a "$res/reveal_b$B.res" --b "$res/faiss_b$B.${cfg[$B]}.res")
   echo "${cmp[$B]}"
 done
+qps[faiss1bf16]=${qps[faiss1]} qps_med[faiss1bf16]=${qps_med[faiss1]} cfg[1bf16]=${cfg[1]}
+cmp[1bf16]=$("$bin" compare --a "$res/reveal_b1bf16.res" --b "$res/faiss_b1.${cfg[1]}.res")
+echo "bf16 vs faiss: ${cmp[1bf16]}"
+bf16_vs_f32=$("$bin" compare --a "$res/reveal_b1bf16.res" --b "$res/reveal_b1.res" --tol 0)
+echo "bf16 vs float keys: $bf16_vs_f32"
 echo "== load after: $(uptime)"
 
 echo
 echo "N=$N d=$D K=$K, reveal: $threads OpenMP threads; FAISS $($py -c 'import faiss; print(faiss.__version__)') at its best set-up"
 echo "bounds: stream read $gbs GB/s -> batch 1 ≤ $(awk -v g="$gbs" -v n="$N" -v d="$D" 'BEGIN { printf "%.1f", g * 1e9 / (n * d * 4) }') q/s;" \
   "sgemm $gflops GFLOP/s -> batch 64 ≤ $(awk -v g="$gflops" -v n="$N" -v d="$D" 'BEGIN { printf "%.1f", g * 1e9 / (2 * n * d) }') q/s"
-printf '%-6s %-20s %-32s %-7s %-9s %-9s %s\n' batch "reveal q/s (median)" "faiss q/s (median, set-up)" ratio "bound" "of bound" "identical (ids; scores within 1e-5)"
-for B in 1 64; do
-  if [[ $B == 1 ]]; then
+printf '%-7s %-20s %-32s %-7s %-9s %-9s %s\n' batch "reveal q/s (median)" "faiss q/s (median, set-up)" ratio "bound" "of bound" "identical (ids; scores within 1e-5)"
+for B in 1 1bf16 64; do
+  if [[ $B != 64 ]]; then
     bound=$(awk -v g="$gbs" -v n="$N" -v d="$D" 'BEGIN { printf "%.1f", g * 1e9 / (n * d * 4) }')
   else
     bound=$(awk -v g="$gflops" -v n="$N" -v d="$D" 'BEGIN { printf "%.1f", g * 1e9 / (2 * n * d) }')
   fi
-  printf '%-6s %-20s %-32s %-7s %-9s %-9s %s\n' "$B" "${qps[reveal$B]} (${qps_med[reveal$B]})" \
+  printf '%-7s %-20s %-32s %-7s %-9s %-9s %s\n' "$B" "${qps[reveal$B]} (${qps_med[reveal$B]})" \
     "${qps[faiss$B]} (${qps_med[faiss$B]}, ${cfg[$B]})" \
     "$(awk -v a="${qps[reveal$B]}" -v b="${qps[faiss$B]}" 'BEGIN { printf "%.2fx", a / b }')" \
     "$bound" "$(awk -v a="${qps[reveal$B]}" -v b="$bound" 'BEGIN { printf "%.0f%%", 100 * a / b }')" \
