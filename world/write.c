@@ -1,10 +1,12 @@
 /* world/write.c — a world on disk, in the input formats `reveal ingest` reads.
  *
  * JSON is written with cJSON (escaping is its job) one object per line; pictures are PNG
- * (stb_image_write). Every file is written atomically into a temporary directory beside the
- * destination, which is then renamed into place (or exchanged with an existing world when
- * replacing), so the destination holds a whole world or none. The output is a pure function
- * of the world: the same seed gives byte-identical files.
+ * (stb_image_write). The files go into a temporary directory beside the destination; once
+ * all are written, each file and directory is fsynced and the temporary directory is renamed
+ * into place (or exchanged with an existing world when replacing), so the destination holds
+ * a whole world or none. Syncing once at the end, rather than per file, lets the kernel
+ * write the many small files back together. The output is a pure function of the world: the
+ * same seed gives byte-identical files.
  */
 #define _GNU_SOURCE
 #include "world_internal.h"
@@ -12,6 +14,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,12 +55,41 @@ static void png_sink(void *ctx, void *data, int size) {
     buf_append(ctx, data, (size_t)size);
 }
 
+/* A plain write: the temporary directory is synced and renamed as a whole (see above). */
 static int write_buf(const char *dir, const char *name, const byte_buf *b, char *err) {
     char path[PATH_CAP];
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
         return rv_fail(err, "%s/%s: path too long", dir, name);
     if (b->oom) return rv_fail(err, "%s: out of memory", path);
-    return rv_write_file_atomic(path, b->data ? b->data : "", b->n, err);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return rv_fail(err, "%s: cannot create: %s", path, strerror(errno));
+    for (size_t done = 0; done < b->n;) {
+        ssize_t k = write(fd, b->data + done, b->n - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            rv_fail(err, "%s: write failed: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        done += (size_t)k;
+    }
+    if (close(fd) != 0) return rv_fail(err, "%s: close failed: %s", path, strerror(errno));
+    return 0;
+}
+
+/* nftw callback: fsync every file, then (FTW_DEPTH) the directory holding it. */
+static int sync_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    int fd = open(path, O_RDONLY | (flag == FTW_DP ? O_DIRECTORY : 0));
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int sync_tree(const char *dir, char *err) {
+    if (nftw(dir, sync_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return rv_fail(err, "%s: fsync failed: %s", dir, strerror(errno));
+    return 0;
 }
 
 static int write_pictures(const world *w, const char *dir, char *err) {
@@ -275,8 +307,7 @@ int world_write(const world *w, const world_edit *edit, const char *dir_arg, int
     size_t counts[N_SOURCES];
     if (write_pictures(w, tmp, err) || write_sources(w, tmp, counts, err) ||
         write_questions(w, tmp, err) || (edit && write_edits(w, edit, tmp, err)) ||
-        write_manifest(w, edit, tmp, counts, err) || rv_fsync_dir(img, err) ||
-        rv_fsync_dir(tmp, err))
+        write_manifest(w, edit, tmp, counts, err) || sync_tree(tmp, err))
         goto fail;
     if (exists) {
         /* swap atomically, then remove the old world (now under the temporary name) */
