@@ -12,6 +12,7 @@
 #include "world_internal.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -284,6 +285,21 @@ static int write_manifest(const world *w, const world_edit *edit, const char *di
     return rc;
 }
 
+/* Replacing removes the old directory: only ever one that holds a world, or nothing. */
+static int holds_world_or_nothing(const char *dir) {
+    char path[PATH_CAP];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/world.json", dir);
+    if (stat(path, &st) == 0) return 1;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int entries = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        entries += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    closedir(d);
+    return entries == 0;
+}
+
 int world_write(const world *w, const world_edit *edit, const char *dir_arg, int replace,
                 char *err) {
     char dir[PATH_CAP], tmp[PATH_CAP], img[PATH_CAP], parent[PATH_CAP];
@@ -299,6 +315,8 @@ int world_write(const world *w, const world_edit *edit, const char *dir_arg, int
     if (exists && !replace) return rv_fail(err, "%s: already exists; not replacing it", dir);
     if (exists && !S_ISDIR(st.st_mode))
         return rv_fail(err, "%s: exists and is not a directory", dir);
+    if (exists && !holds_world_or_nothing(dir))
+        return rv_fail(err, "%s: holds files but no world.json; not replacing it", dir);
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", dir, (int)getpid()) >= (int)sizeof tmp ||
         snprintf(img, sizeof img, "%s/img", tmp) >= (int)sizeof img)
         return rv_fail(err, "%s: path too long", dir);
