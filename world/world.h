@@ -26,9 +26,9 @@
 
 #include "rv.h"
 
-#define WORLD_WORD_MAX      16 /* longest made-up word (names, objects) plus its NUL */
-#define WORLD_MAX_RELATIONS 12 /* readable relation names available */
-#define WORLD_MAX_ENTITIES  100000
+#define WORLD_WORD_MAX      16    /* longest made-up word (names, objects) plus its NUL */
+#define WORLD_MAX_RELATIONS 12    /* readable relation names available */
+#define WORLD_MAX_ENTITIES  10000 /* the all-pairs picture check grows as E^2 */
 #define WORLD_MAX_OBJECTS   10000
 #define WORLD_MIN_IMAGE     8
 #define WORLD_MAX_IMAGE     256
