@@ -123,6 +123,8 @@ size_t world_item_image_text(const world *w, int entity);
 size_t world_item_kg(const world *w, int entity, int relation);
 size_t world_item_qa(const world *w, int entity, int relation);
 size_t world_item_text(const world *w, int entity, int passage);
+/* The three items stating a fact: its KG triple, its QA pair and the passage holding it. */
+void world_fact_items(const world *w, int entity, int relation, size_t out[3]);
 /* "img/e<entity>.png": where world_write puts the picture, relative to the JSONL files. */
 void world_image_path(int entity, char *buf, size_t cap);
 

@@ -4,9 +4,9 @@
  * (stb_image_write). The files go into a temporary directory beside the destination; once
  * all are written, each file and directory is fsynced and the temporary directory is renamed
  * into place (or exchanged with an existing world when replacing), so the destination holds
- * a whole world or none. Syncing once at the end, rather than per file, lets the kernel
- * write the many small files back together. The output is a pure function of the world: the
- * same seed gives byte-identical files.
+ * a whole world or none, at one fsync per file rather than the two (file and directory) of
+ * a per-file atomic replace. The output is a pure function of the world: the same seed gives
+ * byte-identical files.
  */
 #define _GNU_SOURCE
 #include "world_internal.h"
@@ -216,9 +216,8 @@ static int write_edits(const world *w, const world_edit *edit, const char *dir, 
             "old",    w->object_words[c->old_object], "new",      w->object_words[c->new_object]};
         cJSON *obj = json_strings(cJSON_CreateObject(), f, 4);
         cJSON *keys = obj ? cJSON_AddArrayToObject(obj, "items") : NULL;
-        size_t changed[] = {world_item_kg(w, c->entity, c->relation),
-                            world_item_qa(w, c->entity, c->relation),
-                            world_item_text(w, c->entity, c->relation / w->cfg.passage_facts)};
+        size_t changed[3];
+        world_fact_items(w, c->entity, c->relation, changed);
         for (int k = 0; keys && k < 3; k++)
             if (!cJSON_AddItemToArray(keys, cJSON_CreateString(w->items[changed[k]].key)))
                 keys = NULL;
