@@ -7,7 +7,8 @@ images only in dev; dev facts never asked in training; every accepted answer of 
 question occurs in a knowledge item about its country; gold keys name real items;
 summary.json agrees with the files; the support check drops and counts an unsupported
 question; bad arguments are refused with a message; the pixel nearest-neighbour baseline
-scores every dev question. Run with Debian's /usr/bin/python3.
+scores every dev question; and, once the reveal binary has `ingest`, that it accepts every line
+of the four knowledge sources. Run with Debian's /usr/bin/python3.
 """
 
 import hashlib
@@ -206,6 +207,21 @@ def check_baseline(out):
     check(0.0 <= result["accuracy"] <= 1.0 and 0.0 <= result["prior_accuracy"] <= 1.0, "nn_baseline accuracy out of range")
 
 
+def check_ingest(out):
+    """The four sources pass `reveal ingest --dry-run --max-errors 0` (every line and image
+    valid). Skipped, and said so, while the reveal binary has no ingest subcommand."""
+    reveal = os.environ.get("REVEAL_BIN", "")
+    probe = subprocess.run([reveal, "ingest", "--help"], capture_output=True) if os.path.exists(reveal) else None
+    if probe is None or probe.returncode != 0:
+        print("flags_build: ingest check skipped (no `reveal ingest` in this build)")
+        return
+    for kind, name in (("image-text", "image_text"), ("kg", "kg"), ("text", "text"), ("qa", "qa")):
+        r = subprocess.run([reveal, "ingest", "--type", kind, "--input", os.path.join(out, name + ".jsonl"),
+                            "--store", os.path.join(WORK, "store_" + name), "--image-size", str(SIZE),
+                            "--dry-run", "--max-errors", "0", "--quiet"], capture_output=True, text=True)
+        check(r.returncode == 0, f"reveal ingest rejects {name}.jsonl: {r.stderr.strip()[:300]}")
+
+
 def main():
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
@@ -228,6 +244,7 @@ def main():
     check_drop_counts()
     check_bad_arguments()
     check_baseline(a)
+    check_ingest(a)
     if failures:
         print(f"flags_build: {failures} check(s) failed")
         return 1
