@@ -137,10 +137,12 @@ def read_world_countries(npm, registry, facts):
         say("borders", [by_cca3[b] for b in c.get("borders", []) if b in by_cca3])
         idd = c.get("idd") or {}
         if idd.get("root"):
-            suffixes = idd.get("suffixes") or []
-            # Many suffixes are area codes of a shared zone (+1 201, +1 202 ...): the country
-            # code is the root alone.
-            say("calling_code", [idd["root"] + suffixes[0]] if len(suffixes) == 1 else [idd["root"]])
+            suffixes = idd.get("suffixes") or [""]
+            # In the two integrated numbering plans (+1 North America, +7 Russia/Kazakhstan)
+            # the suffixes are area codes and the country code is the root alone; elsewhere
+            # root + suffix is the code (Vatican: +3 906698 and +3 79).
+            say("calling_code", [idd["root"]] if idd["root"] in ("+1", "+7") and len(suffixes) > 1
+                else [idd["root"] + s for s in suffixes])
         say("tld", c.get("tld", []))
         demonyms = (c.get("demonyms") or {}).get("eng") or {}
         say("demonym", [demonyms[g] for g in ("m", "f") if demonyms.get(g)])
