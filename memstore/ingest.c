@@ -109,6 +109,7 @@ typedef struct {
     mem_config cfg;
     mem_batch *batch;
     int unsynced; /* a batch was committed without sync since the last sync */
+    uint64_t staged_added, staged_replaced; /* outcomes of the batch not yet committed */
     char input_dir[PATH_MAX];
     char input_abs[PATH_MAX];
     mem_line_item li;
@@ -134,11 +135,18 @@ static int commit_batch(ingest_run *run, int sync, char *err) {
         rc = mem_sync(run->store, err);
         if (rc == 0) run->unsynced = 0;
     }
+    if (rc == 0) { /* the counts tell what is stored, so staged items count once committed */
+        run->c->added += run->staged_added;
+        run->c->replaced += run->staged_replaced;
+    }
+    run->staged_added = run->staged_replaced = 0;
     if (rc == 0) return 0; /* the batch is empty again and is reused */
-    /* A failed batch is dropped: its items are not in the store, and nothing retries it. */
+    /* A failed batch is dropped: its items are not in the store, and nothing retries it or
+     * syncs after it (RocksDB refuses further WAL work once a write has failed). */
     if (run->batch) mem_batch_free(run->batch);
     run->batch = NULL;
-    return rv_fail_wrap(err, "%s: cannot commit", run->o->store_dir);
+    run->unsynced = 0;
+    return -1;
 }
 
 /* Turns one parsed line into a stored (or, on a dry run, validated) item. Returns 0 when
@@ -191,9 +199,9 @@ static int ingest_item(ingest_run *run, uint64_t lineno, char *reason, char *err
         goto cleanup;
     }
     run->c->valid++;
-    if (outcome == MEM_PUT_ADDED) run->c->added++;
+    if (outcome == MEM_PUT_ADDED) run->staged_added++;
     if (outcome == MEM_PUT_UNCHANGED) run->c->unchanged++;
-    if (outcome == MEM_PUT_REPLACED) run->c->replaced++;
+    if (outcome == MEM_PUT_REPLACED) run->staged_replaced++;
     rc = 0;
     if (mem_batch_count(run->batch) >= run->o->batch) rc = commit_batch(run, 0, err);
 cleanup:

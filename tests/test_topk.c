@@ -8,6 +8,7 @@
  *            rejected calls leave it unchanged
  *   threads  1 and 2 OpenMP threads give bit-identical answers; 2 OpenBLAS threads the
  *            reference's answer
+ *   bf16     bf16 keys with the exact re-rank answer bit-identically to float keys
  *   errors   bad arguments get a clear error naming what is wrong
  *
  * Matching the reference: scores computed in float may differ from the double ones by
@@ -387,6 +388,108 @@ static void part_threads(void) {
     free(s2);
 }
 
+/* Runs the same search with bf16 keys on and off (scan path) and asks for bit-identical
+ * answers. */
+static void check_bf16_same(const char *what, wrk_topk *ix, const float *q, size_t B, size_t K,
+                            int simd) {
+    char err[RV_ERR_MAX];
+    uint64_t *ids_f = malloc(B * K * sizeof(uint64_t)), *ids_h = malloc(B * K * sizeof(uint64_t));
+    float *s_f = malloc(B * K * sizeof(float)), *s_h = malloc(B * K * sizeof(float));
+    REQUIRE(ids_f && ids_h && s_f && s_h);
+    size_t k_f = 0, k_h = 1;
+    REQUIRE(wrk_topk_set_kernel(ix, WRK_TOPK_SCAN, simd, err) == 0);
+    REQUIRE(wrk_topk_set_bf16(ix, 0, err) == 0);
+    CHECKF(wrk_topk_search(ix, q, B, K, ids_f, s_f, &k_f, err) == 0, "%s: %s", what, err);
+    REQUIRE(wrk_topk_set_bf16(ix, 1, err) == 0);
+    CHECKF(wrk_topk_search(ix, q, B, K, ids_h, s_h, &k_h, err) == 0, "%s: %s", what, err);
+    CHECKF(k_f == k_h, "%s: k %zu vs %zu", what, k_f, k_h);
+    size_t diff = 0;
+    for (size_t i = 0; i < B * k_f && k_f == k_h; i++)
+        diff += ids_f[i] != ids_h[i] || s_f[i] != s_h[i];
+    CHECKF(diff == 0, "%s: %zu of %zu results differ between float and bf16 keys", what, diff,
+           B * k_f);
+    free(ids_f);
+    free(ids_h);
+    free(s_f);
+    free(s_h);
+}
+
+/* bf16 keys with the exact re-rank give the float scan's answer bit for bit: on random keys,
+ * on keys so close together that bf16 cannot order them, and after updates. */
+static void part_bf16(void) {
+    static const size_t Ns[] = {1, 50, 1000, 4099, 20000};
+    static const size_t ds[] = {7, 33, 256};
+    static const size_t Bs[] = {1, 3};
+    static const size_t Ks[] = {1, 10, 100};
+    char err[RV_ERR_MAX], what[128];
+    rng_state = 21;
+    for (size_t in = 0; in < 5; in++)
+        for (size_t id = 0; id < 3; id++) {
+            size_t N = Ns[in], d = ds[id];
+            float *keys = malloc(N * d * sizeof(float)), *q = malloc(3 * d * sizeof(float));
+            uint64_t *ids = malloc(N * sizeof(uint64_t));
+            REQUIRE(keys && q && ids);
+            random_unit_rows(keys, N, d);
+            random_unit_rows(q, 3, d);
+            for (size_t i = 0; i < N; i++) ids[i] = rng_next();
+            wrk_topk *ix = NULL;
+            REQUIRE(wrk_topk_create(d, &ix, err) == 0);
+            /* half added before the bf16 copy exists, half after */
+            REQUIRE(wrk_topk_add(ix, ids, keys, N / 2, err) == 0);
+            REQUIRE(wrk_topk_set_bf16(ix, 1, err) == 0);
+            REQUIRE(wrk_topk_add(ix, ids + N / 2, keys + N / 2 * d, N - N / 2, err) == 0);
+            for (size_t ib = 0; ib < 2; ib++)
+                for (size_t ik = 0; ik < 3; ik++)
+                    for (int simd = 1; simd >= 0; simd--) {
+                        if (!simd && N > 4099) continue;
+                        snprintf(what, sizeof(what), "bf16 N=%zu d=%zu B=%zu K=%zu simd=%d", N, d,
+                                 Bs[ib], Ks[ik], simd);
+                        check_bf16_same(what, ix, q, Bs[ib], Ks[ik], simd);
+                    }
+            REQUIRE(wrk_topk_set_bf16(ix, 1, err) == 0);
+            search_and_check("bf16 vs reference", ix, keys, ids, N, d, q, 3, 100, TOL);
+            wrk_topk_free(ix);
+            free(keys);
+            free(q);
+            free(ids);
+        }
+
+    /* 4000 keys in 8 clusters of near-copies (relative spread 3e-4, about the bf16 step):
+     * bf16 scores of a cluster mostly tie or come out in the wrong order; the float ones do
+     * not. A query near a cluster centre makes the top K one cluster's fine order. */
+    const size_t N = 4000, d = 64;
+    float *keys = malloc(N * d * sizeof(float)), centres[8 * 64], q[3 * 64];
+    uint64_t *ids = malloc(N * sizeof(uint64_t));
+    REQUIRE(keys && ids);
+    random_unit_rows(centres, 8, d);
+    for (size_t i = 0; i < N; i++) {
+        for (size_t x = 0; x < d; x++)
+            keys[i * d + x] =
+                centres[(i % 8) * d + x] * (float)(1 + 3e-4 * (2 * rng_uniform() - 1));
+        ids[i] = i;
+    }
+    for (size_t b = 0; b < 3; b++) memcpy(q + b * d, centres + b * d, d * sizeof(float));
+    wrk_topk *ix = NULL;
+    REQUIRE(wrk_topk_create(d, &ix, err) == 0);
+    REQUIRE(wrk_topk_add(ix, ids, keys, N, err) == 0);
+    for (int simd = 1; simd >= 0; simd--) {
+        snprintf(what, sizeof(what), "bf16 near-copies simd=%d", simd);
+        check_bf16_same(what, ix, q, 3, 100, simd);
+    }
+    /* the bf16 copy follows replace and remove */
+    REQUIRE(wrk_topk_set_bf16(ix, 1, err) == 0);
+    uint64_t some[300];
+    for (size_t i = 0; i < 300; i++) some[i] = i * 13;
+    random_unit_rows(keys, 300, d);
+    CHECKF(wrk_topk_replace(ix, some, keys, 300, err) == 0, "replace: %s", err);
+    for (size_t i = 0; i < 300; i++) some[i] = i * 13 + 1;
+    CHECKF(wrk_topk_remove(ix, some, 300, err) == 0, "remove: %s", err);
+    check_bf16_same("bf16 after replace and remove", ix, q, 3, 100, 1);
+    wrk_topk_free(ix);
+    free(keys);
+    free(ids);
+}
+
 static void part_errors(void) {
     char err[RV_ERR_MAX];
     wrk_topk *ix = NULL;
@@ -409,24 +512,16 @@ static void part_errors(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s random|ties|update|threads|errors\n", argv[0]);
-        return 2;
-    }
-    const char *part = argv[1];
-    if (strcmp(part, "random") == 0)
-        part_random();
-    else if (strcmp(part, "ties") == 0)
-        part_ties();
-    else if (strcmp(part, "update") == 0)
-        part_update();
-    else if (strcmp(part, "threads") == 0)
-        part_threads();
-    else if (strcmp(part, "errors") == 0)
-        part_errors();
-    else {
-        fprintf(stderr, "unknown part '%s'\n", part);
-        return 2;
-    }
-    return check_report(part);
+    static const struct {
+        const char *name;
+        void (*run)(void);
+    } parts[] = {{"random", part_random},   {"ties", part_ties}, {"update", part_update},
+                 {"threads", part_threads}, {"bf16", part_bf16}, {"errors", part_errors}};
+    for (size_t i = 0; argc == 2 && i < sizeof(parts) / sizeof(parts[0]); i++)
+        if (strcmp(argv[1], parts[i].name) == 0) {
+            parts[i].run();
+            return check_report(parts[i].name);
+        }
+    fprintf(stderr, "usage: %s random|ties|update|threads|bf16|errors\n", argv[0]);
+    return 2;
 }

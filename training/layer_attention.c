@@ -85,8 +85,9 @@ void TRN(attention_forward)(real *out,             // (B, T, C)
                 for (int s = 0; s < vis; s++)
                     if ((!m || m[s]) && row[s] > mx) mx = row[s];
                 double sum = 0;
+#pragma omp simd reduction(+ : sum)
                 for (int s = 0; s < S; s++) {
-                    real e = (s < vis && (!m || m[s])) ? exp(row[s] - mx) : 0;
+                    real e = (s < vis && (!m || m[s])) ? trn_exp(row[s] - mx) : 0;
                     row[s] = e;
                     sum += e;
                 }

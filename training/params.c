@@ -150,6 +150,13 @@ void trn_params_shape_str(const trn_tensor_spec *s, char *buf, size_t n) {
     if (at < n) snprintf(buf + at, n - at, "]");
 }
 
+static void format_bytes(double bytes, char *buf, size_t n) {
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 4) bytes /= 1024, u++;
+    snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+}
+
 void trn_params_log_table(const trn_params *p) {
     size_t trainable = 0;
     rv_info("%-40s %-22s %12s %8s %5s", "tensor", "shape", "elements", "lr_mult", "decay");
@@ -163,8 +170,10 @@ void trn_params_log_table(const trn_params *p) {
                 s->decay ? "yes" : "no");
         if (s->lr_mult > 0) trainable += p->numel[i];
     }
-    double mib = (double)p->total * sizeof(float) / (1 << 20);
-    rv_info("%d tensors, %zu parameters (%zu trainable, %zu frozen); params %.2f MiB, grads %.2f "
-            "MiB, AdamW m+v %.2f MiB",
-            p->n, p->n_elements, trainable, p->n_elements - trainable, mib, mib, 2 * mib);
+    char one[32], two[32];
+    format_bytes((double)p->total * sizeof(float), one, sizeof one);
+    format_bytes(2.0 * (double)p->total * sizeof(float), two, sizeof two);
+    rv_info("%d tensors, %zu parameters (%zu trainable, %zu frozen); params %s, grads %s, "
+            "AdamW m+v %s",
+            p->n, p->n_elements, trainable, p->n_elements - trainable, one, one, two);
 }

@@ -36,8 +36,10 @@ def strip_brackets(text):
 
 
 def clean_space(text):
-    """Collapses runs of white space; the Factbook uses " ++ " as a line separator."""
-    return re.sub(r"\s+", " ", text.replace(" ++ ", "; ")).strip()
+    """Collapses runs of white space; the Factbook uses " ++ " as a line separator, which
+    becomes "; " unless a sentence ended there."""
+    text = re.sub(r"([.!?])\s*\+\+\s*", r"\1 ", text)
+    return re.sub(r"\s+", " ", text.replace("++", ";")).strip(" ;")
 
 
 def stable_rank(*parts):
