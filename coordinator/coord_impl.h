@@ -19,7 +19,7 @@ struct coord_scratch {
     int *gold_slot;      /* (cap) candidate slot holding the row's gold item, −1 if none */
     int ks[COORD_MAX_SOURCES];
     rvm_candidates cands;
-    int32_t *answer_out; /* (cap, answer_max) greedy answers */
+    int32_t *answer_out; /* (cap, answer_max − 1) greedy answers */
     int *answer_len;     /* (cap) */
     float *p;            /* (cap, M) p(m|x) of greedy answering */
 };

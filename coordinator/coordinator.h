@@ -29,8 +29,8 @@ typedef struct {
                          n_sources when the trainer is built */
     int n_sources;    /* S: memory sources, in the order of source_types */
     world_source source_types[COORD_MAX_SOURCES];
-    int tok_vocab;        /* SentencePiece vocabulary trained on the world's texts; 0: one
-                             piece per distinct word beside the specials and bytes */
+    int tok_vocab;        /* BPE vocabulary trained on the world's texts; 0: automatic, large
+                             enough that every word of the world is one token */
     int batch;            /* B */
     long steps;           /* updates in coord_train */
     long warm_steps;      /* warm start: the first warm_steps updates */

@@ -20,7 +20,7 @@ size_t *coord_test_questions(const world *w, size_t n, size_t *count) {
 /* Decodes the greedy answers of rows [0, n) and counts those equal to want[row] (NULL: skip). */
 static int count_equal(coord_trainer *t, const struct coord_scratch *s, int n,
                        const char *const *want, double *hits, char *err) {
-    int cap = t->cfg.model.answer_max;
+    int cap = t->cfg.model.answer_max - 1; /* the max_len of rvm_answer */
     for (int b = 0; b < n; b++) {
         char *text = NULL;
         size_t len = 0;

@@ -9,7 +9,7 @@
 #include "rv.h"
 
 /* Specials (PAD, BOS, EOS, UNK, <sep>) and the 256 byte pieces every reveal tokenizer has;
- * SentencePiece's smallest vocabulary that training/tokenizer.cc accepts. */
+ * the smallest vocabulary training/tokenizer.cc accepts. */
 #define COORD_TOK_FIXED     261
 #define COORD_TOK_MIN_VOCAB 300
 
@@ -42,38 +42,36 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Distinct space-separated words of the texts (the automatic vocabulary gives each one a piece
- * beside the specials and the 256 byte pieces). */
-static int count_words(char **texts, size_t n, size_t *count, char *err) {
-    size_t cap = 0, k = 0;
+/* The automatic vocabulary: the fixed pieces plus, for every distinct space-separated word,
+ * as many pieces as BPE needs to merge "▁word" from its letters — enough that each word of
+ * the world becomes one token (a one-token answer is one decoding step). */
+static int auto_vocab(char **texts, size_t n, int *vocab, char *err) {
+    size_t cap = n, k = 0;
     for (size_t i = 0; i < n; i++)
         for (const char *p = texts[i]; *p; p++) cap += *p == ' ';
-    cap += n;
-    char **words = malloc(cap * sizeof *words);
-    char *copy = NULL;
+    char **words = calloc(cap, sizeof *words);
+    int rc = -1;
     if (!words) return rv_fail(err, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        char *save = NULL;
-        copy = strdup(texts[i]);
-        if (!copy) {
-            for (size_t j = 0; j < k; j++) free(words[j]);
-            free(words);
-            return rv_fail(err, "out of memory");
+        for (const char *p = texts[i]; *p;) {
+            size_t len = strcspn(p, " ");
+            if (len && !(words[k++] = strndup(p, len))) {
+                rv_fail(err, "out of memory");
+                goto cleanup;
+            }
+            p += len + (p[len] == ' ');
         }
-        for (char *tokp = strtok_r(copy, " ", &save); tokp; tokp = strtok_r(NULL, " ", &save))
-            words[k++] = strdup(tokp);
-        free(copy);
     }
     qsort(words, k, sizeof *words, cmp_str);
-    size_t distinct = 0;
-    for (size_t i = 0; i < k; i++) {
-        if (words[i] && (i == 0 || !words[i - 1] || strcmp(words[i], words[i - 1]) != 0))
-            distinct++;
-    }
+    long pieces = COORD_TOK_FIXED;
+    for (size_t i = 0; i < k; i++)
+        if (i == 0 || strcmp(words[i], words[i - 1]) != 0) pieces += (long)strlen(words[i]) + 1;
+    *vocab = pieces < COORD_TOK_MIN_VOCAB ? COORD_TOK_MIN_VOCAB : (int)pieces;
+    rc = 0;
+cleanup:
     for (size_t i = 0; i < k; i++) free(words[i]);
     free(words);
-    *count = distinct;
-    return 0;
+    return rc;
 }
 
 int coord_tokenizer_train(const world *w, int vocab, trn_tokenizer **tok, char *err) {
@@ -93,18 +91,25 @@ int coord_tokenizer_train(const world *w, int vocab, trn_tokenizer **tok, char *
             rv_fail(err, "out of memory");
             goto cleanup;
         }
-    if (vocab <= 0) {
-        size_t words = 0;
-        if (count_words(texts, n, &words, err)) goto cleanup;
-        vocab = COORD_TOK_FIXED + (int)words;
-        if (vocab < COORD_TOK_MIN_VOCAB) vocab = COORD_TOK_MIN_VOCAB;
-    }
+    int automatic = vocab <= 0;
+    if (automatic && auto_vocab(texts, n, &vocab, err)) goto cleanup;
     trn_tok_train_opts o;
     trn_tok_train_opts_default(&o);
-    o.vocab_size = vocab;
+    o.type = TRN_TOK_BPE;
     o.nfkc = 0; /* the world's texts are plain ASCII words */
-    if (trn_tok_train_texts((const char *const *)texts, n, &o, &model, &model_len, err) ||
-        trn_tok_load(model, model_len, tok, err)) {
+    /* The estimate can exceed the pieces BPE can form when words share their beginnings:
+     * an automatic vocabulary then shrinks by 2% until SentencePiece accepts it. */
+    for (int tries = 0;; tries++) {
+        o.vocab_size = vocab;
+        if (trn_tok_train_texts((const char *const *)texts, n, &o, &model, &model_len, err) == 0)
+            break;
+        if (!automatic || tries == 20 || vocab * 98 / 100 < COORD_TOK_MIN_VOCAB) {
+            rv_fail_wrap(err, "tokenizer on the world's texts");
+            goto cleanup;
+        }
+        vocab = vocab * 98 / 100;
+    }
+    if (trn_tok_load(model, model_len, tok, err)) {
         rv_fail_wrap(err, "tokenizer on the world's texts");
         goto cleanup;
     }

@@ -19,6 +19,7 @@ void coord_config_default(coord_config *c) {
     memset(c, 0, sizeof *c);
     world_config_default(&c->world);
     rvm_config_default(&c->model);
+    c->model.text_max = 12; /* BOS + the longest question or KG / QA / image-text item */
     c->n_sources = 3;
     c->source_types[0] = WORLD_IMAGE_TEXT;
     c->source_types[1] = WORLD_KG;
