@@ -1,6 +1,7 @@
 /* tests/test_model_errors.c — bad configs and bad batches are refused with a message that names
  * what is wrong, and a refused call leaves the model usable.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -112,6 +113,11 @@ static void test_batch(rvm_model *m) {
     fx.items[2].text.ids = bad;
     fx.items[2].text.n = 3;
     EXPECT_FAIL(rvm_step(m, &fx.batch, &o, err), "row 1, candidate 0: candidate item 0: token 99");
+
+    fx_build(&fx, &m->cfg, 3, 2, k, 0);
+    fx.values[4][7] = NAN; /* row 0, slot 4: stored */
+    EXPECT_FAIL(rvm_step(m, &fx.batch, &o, err),
+                "candidate 4 of row 0: stored key or value is not finite");
 
     fx_build(&fx, &m->cfg, 3, 2, k, 0);
     fx.cands.warm = 1;
