@@ -75,7 +75,8 @@ typedef struct {
     rvm_input *questions;     /* (n_questions) */
     int32_t *answer_ids;      /* (n_questions, answer_cap) */
     rvm_text *answers;        /* (n_questions) */
-    size_t cut;               /* texts cut to fit (reported once) */
+    uint8_t *item_cut;        /* (n_items) 1: the item's text was cut to item_cap ids */
+    size_t cut;               /* questions and answers cut to fit */
 } coord_texts;
 
 /* Diagnostics of one training update. */

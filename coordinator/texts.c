@@ -121,13 +121,13 @@ cleanup:
     return rc;
 }
 
-/* Tokenises text into ids (cap) without BOS / EOS; counts a cut. */
+/* Tokenises text into ids (cap) without BOS / EOS; *cut = 1 when it did not fit. */
 static int encode(const trn_tokenizer *tok, const char *text, int cap, int32_t *ids, int *n,
-                  size_t *cut, char *err) {
+                  uint8_t *cut, char *err) {
     int full = 0;
     if (trn_tok_encode(tok, text, strlen(text), 0, cap, ids, n, &full, err))
         return rv_fail_wrap(err, "tokenising \"%s\"", text);
-    if (full > *n) (*cut)++;
+    *cut = full > *n;
     return 0;
 }
 
@@ -136,7 +136,7 @@ static int encode_item(coord_texts *t, const world *w, const trn_tokenizer *tok,
     char *s = coord_item_text(&w->items[i]);
     if (!s) return rv_fail(err, "out of memory");
     int32_t *ids = t->item_ids + i * (size_t)t->item_cap;
-    int rc = encode(tok, s, t->item_cap, ids, &t->items[i].text.n, &t->cut, err);
+    int rc = encode(tok, s, t->item_cap, ids, &t->items[i].text.n, &t->item_cut[i], err);
     free(s);
     t->items[i].text.ids = ids;
     t->items[i].image = w->items[i].image;
@@ -146,8 +146,10 @@ static int encode_item(coord_texts *t, const world *w, const trn_tokenizer *tok,
 static int encode_answers(coord_texts *t, const world *w, const trn_tokenizer *tok, char *err) {
     for (size_t q = 0; q < w->n_questions; q++) {
         int32_t *ids = t->answer_ids + q * (size_t)t->answer_cap;
-        if (encode(tok, w->questions[q].answer, t->answer_cap, ids, &t->answers[q].n, &t->cut, err))
+        uint8_t cut = 0;
+        if (encode(tok, w->questions[q].answer, t->answer_cap, ids, &t->answers[q].n, &cut, err))
             return -1;
+        t->cut += cut;
         t->answers[q].ids = ids;
     }
     return 0;
@@ -164,8 +166,9 @@ int coord_texts_init(coord_texts *t, const world *w, const trn_tokenizer *tok, i
     t->questions = calloc(w->n_questions, sizeof *t->questions);
     t->answer_ids = malloc(w->n_questions * (size_t)answer_cap * sizeof *t->answer_ids);
     t->answers = calloc(w->n_questions, sizeof *t->answers);
-    if (!t->item_ids || !t->items || !t->question_ids || !t->questions || !t->answer_ids ||
-        !t->answers) {
+    t->item_cut = calloc(w->n_items, 1);
+    if (!t->item_cut || !t->item_ids || !t->items || !t->question_ids || !t->questions ||
+        !t->answer_ids || !t->answers) {
         coord_texts_free(t);
         return rv_fail(err, "out of memory for the world's token ids");
     }
@@ -173,15 +176,15 @@ int coord_texts_init(coord_texts *t, const world *w, const trn_tokenizer *tok, i
         if (encode_item(t, w, tok, i, err)) goto fail;
     for (size_t q = 0; q < w->n_questions; q++) {
         int32_t *ids = t->question_ids + q * (size_t)item_cap;
-        if (encode(tok, w->questions[q].question, item_cap, ids, &t->questions[q].text.n, &t->cut,
+        uint8_t cut = 0;
+        if (encode(tok, w->questions[q].question, item_cap, ids, &t->questions[q].text.n, &cut,
                    err))
             goto fail;
+        t->cut += cut;
         t->questions[q].text.ids = ids;
         t->questions[q].image = w->questions[q].image;
     }
     if (encode_answers(t, w, tok, err)) goto fail;
-    if (t->cut)
-        rv_warn("%zu world texts were longer than the model's text length and were cut", t->cut);
     return 0;
 fail:
     coord_texts_free(t);
@@ -202,5 +205,6 @@ void coord_texts_free(coord_texts *t) {
     free(t->questions);
     free(t->answer_ids);
     free(t->answers);
+    free(t->item_cut);
     memset(t, 0, sizeof *t);
 }

@@ -139,6 +139,14 @@ int coord_trainer_init(coord_trainer *t, const coord_config *cfg, char *err) {
         goto fail;
     }
     if (coord_memory_refresh(&t->mem, &t->model, &t->texts, 1, 0, NULL, err)) goto fail;
+    size_t cut = t->texts.cut;
+    for (int j = 0; j < t->mem.n_sources; j++)
+        for (size_t i = 0; i < t->mem.src[j].n; i++)
+            cut += t->texts.item_cut[t->mem.src[j].item[i]];
+    if (cut)
+        rv_warn("%zu memory items, questions or answers were longer than the model's text_max "
+                "or answer_max allow and were cut",
+                cut);
     rv_info("trainer: world %d entities × %d relations (%zu train / %zu test questions), "
             "%zu items; vocabulary %d; model %zu parameters; memory %d sources",
             c->world.entities, c->world.relations, t->w->n_train, t->w->n_test, t->w->n_items,
