@@ -1,24 +1,40 @@
 #!/usr/bin/env bash
-# bench/learn/run.sh — the longer learning runs of docs/learning.md on the full-size world
-# (64 entities, 6 relations): the full recipe; retrieval learned from the real top-K with the
-# contrastive loss off over three seeds; the ablations at the same budget and seed.
+# bench/learn/run.sh — the longer learning runs of docs/learning.md: the full recipe; retrieval
+# learned from the real top-K with the contrastive loss off over three seeds; the ablations at
+# the same budget and seed (full, ω ≡ 1, no re-encoding, uniform gate, memory off).
 # Each run prints its curves and a final line; logs go to $OUT (default build/bench-learn).
-#   scripts: bench/learn/run.sh [steps]        (default 3000; one core per run, runs in turn)
+#   bench/learn/run.sh [full|small] [steps]
+#     full:  the default world (64 entities × 6 relations, B = 32), default 3000 updates
+#     small: learn_memory's world and budget (24 × 4, B = 16, warm start 150, edits every 50,
+#            seed 7), default 500 updates
+# One core per run; runs go one after another (set JOBS=2 to run two at a time).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-steps=${1:-3000}
+size=${1:-full}
+case "$size" in
+  full) steps=${2:-3000}; base=(seed=1) ;;
+  small) steps=${2:-500}
+    base=(entities=24 relations=4 unasked=1 batch=16 warm_steps=150 edit_every=50 seed=7) ;;
+  *) echo "usage: $0 [full|small] [steps]" >&2; exit 2 ;;
+esac
 bin=build/bench/learn/bench_learn
-out=${OUT:-build/bench-learn}
+out=${OUT:-build/bench-learn}/$size
 mkdir -p "$out"
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 run() { # name, then key=value overrides
   local name=$1; shift
-  echo "== $name ($(uptime | sed 's/.*load/load/'))"
-  "$bin" steps="$steps" "$@" | tee "$out/$name.log" | grep -E '^(final|edit)'
+  echo "== $name: start $(uptime | sed 's/.*load/load/')"
+  "$bin" "${base[@]}" steps="$steps" log_every=50 "$@" > "$out/$name.log" 2>&1
+  echo "== $name: $(grep -E '^(final|edit)' "$out/$name.log" | tr '\n' ' ')"
 }
-run full seed=1
-for s in 1 2 3; do run "no-contrastive-seed$s" seed=$s model_seed=$s con=0; done
-run omega-off seed=1 omega_off=1
-run no-reencode seed=1 reencode=0
-run uniform-gate seed=1 uniform_gate=1
-run memory-off seed=1 memory_off=1
+jobs_max=${JOBS:-1}
+for spec in "full" "omega-off omega_off=1" "no-reencode reencode=0" \
+            "uniform-gate uniform_gate=1" "memory-off memory_off=1" \
+            "no-contrastive-seed1 con=0 seed=1 model_seed=1" \
+            "no-contrastive-seed2 con=0 seed=2 model_seed=2" \
+            "no-contrastive-seed3 con=0 seed=3 model_seed=3"; do
+  # shellcheck disable=SC2086
+  run $spec &
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
+done
+wait
