@@ -140,6 +140,10 @@ static void options_create(mem_store *s, int create) {
         family[i] = rocksdb_options_create();
         rocksdb_options_set_block_based_table_factory(family[i], table);
         rocksdb_options_set_level_compaction_dynamic_level_bytes(family[i], 1);
+        /* The same for the memtable: a put of a new item looks up two keys that are not
+         * there, and without a filter each miss walks the skiplist. */
+        rocksdb_options_set_memtable_prefix_bloom_size_ratio(family[i], 0.05);
+        rocksdb_options_set_memtable_whole_key_filtering(family[i], 1);
     }
     /* A put first asks whether its id and logical key exist; for new items the answer is
      * "no", which a memtable bloom filter gives without searching the memtable's skip list
@@ -779,10 +783,11 @@ int mem_batch_put_item(mem_batch *b, const Reveal__KnowledgeItem *item, uint64_t
     char hex[17], k[8];
     uint64_t new_id = mem_item_id(item), mapped = 0;
     const char *lkey = logical_key(item, new_id, hex);
-    int live = batch_item_live(b, new_id, err);
-    if (live < 0) return -1;
     int has_key = batch_key_current(b, lkey, &mapped, err);
     if (has_key < 0) return -1;
+    /* A logical key only ever maps to a live item, so a re-put needs one read. */
+    int live = has_key && mapped == new_id ? 1 : batch_item_live(b, new_id, err);
+    if (live < 0) return -1;
     /* The logical key states another item: this put is an edit and retires it. When the new
      * content is already stored (under another key) the old item goes all the same, and the
      * content keeps the key it was stored under. */
