@@ -67,7 +67,11 @@ static inline float trn_tanh(float x) {
     x = x < -9.0f ? -9.0f : x; /* tanh(±9) rounds to ±1 in float */
     x = x > 9.0f ? 9.0f : x;
     float e = trn_exp(2.0f * x);
-    return (e - 1.0f) / (e + 1.0f);
+    float big = (e - 1.0f) / (e + 1.0f);
+    /* near 0, e − 1 cancels: the odd Taylor series to x⁷ keeps the relative error small */
+    float x2 = x * x;
+    float small = x * (1.0f + x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315))));
+    return fabsf(x) < 0.1f ? small : big;
 }
 #endif
 
