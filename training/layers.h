@@ -258,7 +258,7 @@ void TRN(block_forward)(trn_real *out,          // (B, T, C)
                         const trn_block_dims *d);
 void TRN(block_backward)(trn_real *dx,                 // (B, T, C)
                          trn_real *domega,             // (B, T) or NULL
-                         trn_real *dctx,               // (B, S, C) or NULL
+                         trn_real *dctx,               // (B, S, C), needed when cross = 1
                          TRN(block_w) * dw,            //
                          const trn_real *dout,         // (B, T, C)
                          const TRN(block_acts) * acts, //
