@@ -52,12 +52,14 @@ static inline float trn_exp(float x) {
     /* round to nearest by the 1.5·2^23 trick, which needs no SSE4.1 rounding instruction */
     float k = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
     float r = (x - k * 0.693145752f) - k * 1.42860677e-6f; /* ln 2 in two parts */
-    float p =
-        1.0f +
-        r * (1.0f +
-             r * (0.5f +
-                  r * (1.0f / 6 +
-                       r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    float p = 1.0f / 5040;                                 /* Horner: Σ r^i / i! for i = 7 .. 0 */
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
     int32_t bits = ((int32_t)k + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
