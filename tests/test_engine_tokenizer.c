@@ -153,8 +153,7 @@ static const char *samples[] = {
     "北京是中华人民共和国的首都，也是全国的政治和文化中心。",
     "اللغة العربية من أكثر اللغات انتشارا في العالم.",
     "हिन्दी भारत की राजभाषा है और करोड़ों लोग इसे बोलते हैं।",
-    "Family 👨‍👩‍👧‍👦, flags 🇫🇷 🇯🇵, a face 😀 and a thumbs up "
-    "👍🏽.",
+    "Family 👨‍👩‍👧‍👦, flags 🇫🇷 🇯🇵, a face 😀, a thumb 👍🏽.",
     "Crème brûlée à la française: naïve façade, Ångström, Dvořák, São Paulo, Œuvre.",
     "Ελληνικά, русский язык, 日本語のテキスト, 한국어 문장, ภาษาไทย.",
     "Rare scripts never seen in training: 𝄞 𓀀 ꦲꦏ꧀ꦱꦫ ᚠᚢᚦ.",
