@@ -364,6 +364,10 @@ static void test_save(const char *good) {
     trn_ckpt_meta meta = {.step = 1, .config = CONFIG, .config_len = strlen(CONFIG)};
     CHECK(trn_ckpt_save("no_such_dir/ckpt.bin", &p, &meta, err) == -1);
     CHECKF(strstr(err, "no_such_dir/ckpt.bin.tmp."), "%s", err);
+    meta.config = "{\"d\": 3,";
+    meta.config_len = strlen(meta.config);
+    CHECK(trn_ckpt_save("engine_ckpt_noconfig.bin", &p, &meta, err) == -1);
+    CHECKF(strstr(err, "engine_ckpt_noconfig.bin: the model config is not valid JSON"), "%s", err);
     meta.config = NULL;
     meta.config_len = 0;
     CHECK(trn_ckpt_save("engine_ckpt_noconfig.bin", &p, &meta, err) == -1);

@@ -108,6 +108,9 @@ int trn_ckpt_save(const char *path, const trn_params *p, const trn_ckpt_meta *me
         return rv_fail(err, "%s: a checkpoint needs the model config", path);
     if ((meta->tokenizer_len && !meta->tokenizer) || (meta->state_len && !meta->state))
         return rv_fail(err, "%s: a section has a length but no data", path);
+    cJSON *config = cJSON_ParseWithLength(meta->config, meta->config_len);
+    if (!config) return rv_fail(err, "%s: the model config is not valid JSON", path);
+    cJSON_Delete(config);
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
         return rv_fail(err, "%s: path too long", path);
     snprintf(dir, sizeof dir, "%s", path);
