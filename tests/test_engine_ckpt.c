@@ -284,6 +284,23 @@ static void test_refusals(const char *good) {
     trn_ckpt ck;
     CHECK(trn_ckpt_open(bad, &ck, err) == 0);
     if (ck.map) trn_ckpt_close(&ck);
+
+    /* every single-byte change anywhere in the header, and at a stride through the payload,
+     * is refused */
+    int accepted = 0, tried = 0;
+    for (size_t i = 0; i < n; i += i < 64 ? 1 : 97) {
+        b[i] ^= 0x01;
+        write_bytes(bad, b, n);
+        int rc = trn_ckpt_open(bad, &ck, err);
+        if (rc == 0) {
+            fprintf(stderr, "byte %zu flipped: accepted\n", i);
+            accepted++;
+            trn_ckpt_close(&ck);
+        }
+        tried++;
+        b[i] ^= 0x01;
+    }
+    CHECKF(accepted == 0, "%d of %d single-byte changes accepted", accepted, tried);
     unlink(bad);
     free(data);
 

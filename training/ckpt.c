@@ -22,6 +22,7 @@
 
 static const char CKPT_MAGIC[8] = {'R', 'E', 'V', 'E', 'A', 'L', 'C', 'K'};
 #define HEADER_SIZE 64
+#define RESERVED_AT 32 /* header bytes from here on are zero in format version 1 */
 
 /* Header layout (byte offsets): magic 0, version 8 (u32), header size 12 (u32), payload size 16
  * (u64), payload XXH3 24 (u64), reserved zeros 32..63. */
@@ -274,6 +275,11 @@ int trn_ckpt_open(const char *path, trn_ckpt *ck, char *err) {
                 h.header_size, HEADER_SIZE);
         goto fail;
     }
+    for (int i = RESERVED_AT; i < HEADER_SIZE; i++)
+        if (head[i] != 0) {
+            rv_fail(err, "%s: corrupt checkpoint header (reserved byte %d is not zero)", path, i);
+            goto fail;
+        }
     uint64_t expected = HEADER_SIZE + h.payload_size;
     if (h.payload_size > (uint64_t)INT64_MAX - HEADER_SIZE || (uint64_t)st.st_size < expected) {
         rv_fail(err, "%s: truncated checkpoint: header says %llu bytes, file has %lld", path,
