@@ -160,6 +160,29 @@ static const char *samples[] = {
     "question <sep> answer",
 };
 
+/* Training on a sample of the corpus: repeatable (SentencePiece draws it with a fixed seed), and
+ * really a sample (the model differs from the one trained on every line). */
+static void test_sampled_training(const corpus *c, const void *full, size_t full_len) {
+    trn_tok_train_opts o;
+    test_opts(&o, 1);
+    o.type = TRN_TOK_BPE;
+    o.max_sentences = 6000;
+    void *m[2];
+    size_t n[2];
+    char err[RV_ERR_MAX];
+    for (int i = 0; i < 2; i++) {
+        int rc = trn_tok_train_texts((const char *const *)c->lines, c->n, &o, &m[i], &n[i], err);
+        REQUIRE(rc == 0 || (fprintf(stderr, "%s\n", err), 0));
+    }
+    CHECKF(n[0] == n[1] && memcmp(m[0], m[1], n[0]) == 0, "two sampled trainings differ");
+    CHECKF(n[0] != full_len || memcmp(m[0], full, full_len) != 0,
+           "the sampled model equals the full one");
+    for (int i = 0; i < 2; i++) free(m[i]);
+    o.max_sentences = -1;
+    CHECK(trn_tok_train_texts((const char *const *)c->lines, c->n, &o, &m[0], &n[0], err) == -1);
+    CHECKF(strstr(err, "max_sentences -1"), "%s", err);
+}
+
 /* Trains BPE twice with the same options: the model bytes must be identical (unigram's
  * repeat is the training from a file below). Returns the first for the NFKC tests. */
 static trn_tokenizer *train_bpe_twice(const corpus *c, void **model, size_t *len) {
@@ -411,6 +434,7 @@ int main(void) {
     trn_tokenizer *bpe = train_bpe_twice(&c, &bm, &bn);
     CHECK(trn_tok_version(bpe) != trn_tok_version(tok));
     test_round_trip_nfkc(bpe);
+    test_sampled_training(&c, bm, bn);
     trn_tok_free(bpe);
     free(bm);
     trn_tok_free(tok);
