@@ -1,7 +1,7 @@
 /* tests/test_engine_tokenizer.c — the SentencePiece tokenizer on real multilingual text.
  *
  * The corpus comes from files every reveal machine has (scripts/bootstrap.sh installs
- * unicode-cldr-core): CLDR emoji annotations in nine languages and scripts, one line per emoji
+ * unicode-cldr-core): CLDR emoji annotations in six languages and scripts, one line per emoji
  * ("😀 grinning face"), plus the GPL-3 text. Proves: training is repeatable byte for byte (unigram
  * and BPE, from texts and from a file), special ids are fixed, encode/decode round-trips every
  * line of languages left out of training, BOS/EOS and truncation behave, and bad input — to
@@ -300,8 +300,8 @@ static void test_round_trip_lossless(const trn_tokenizer *tok) {
     const char *spacing[] = {"  leading, double  spaces,\ttabs\tand\na newline ",
                              "e\xCC\x81t\xC3\xA9", ""};
     for (int i = 0; i < 3; i++) CHECK(round_trips(tok, spacing[i], NULL));
-    const char *held_out[] = {"ko", "th", "he", "el"};
-    for (int k = 0; k < 4; k++) {
+    const char *held_out[] = {"ko", "th", "he", "el", "ru", "ja", "de"};
+    for (int k = 0; k < 7; k++) {
         corpus c = {0};
         add_cldr(&c, held_out[k]);
         size_t fails = 0, bytes = 0, tokens = 0;
@@ -400,8 +400,8 @@ static void test_bad_models(const void *model, size_t len) {
 
 int main(void) {
     corpus c = {0};
-    const char *langs[] = {"en", "fr", "de", "vi", "zh", "ja", "ar", "hi", "ru"};
-    for (int i = 0; i < 9; i++) add_cldr(&c, langs[i]);
+    const char *langs[] = {"en", "fr", "vi", "zh", "ar", "hi"};
+    for (int i = 0; i < 6; i++) add_cldr(&c, langs[i]);
     add_text_file(&c, "/usr/share/common-licenses/GPL-3");
     printf("corpus: %zu lines\n", c.n);
 
