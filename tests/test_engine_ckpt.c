@@ -284,6 +284,23 @@ static void test_refusals(const char *good) {
     trn_ckpt ck;
     CHECK(trn_ckpt_open(bad, &ck, err) == 0);
     if (ck.map) trn_ckpt_close(&ck);
+
+    /* every single-byte change anywhere in the header, and at a stride through the payload,
+     * is refused */
+    int accepted = 0, tried = 0;
+    for (size_t i = 0; i < n; i += i < 64 ? 1 : 97) {
+        b[i] ^= 0x01;
+        write_bytes(bad, b, n);
+        int rc = trn_ckpt_open(bad, &ck, err);
+        if (rc == 0) {
+            fprintf(stderr, "byte %zu flipped: accepted\n", i);
+            accepted++;
+            trn_ckpt_close(&ck);
+        }
+        tried++;
+        b[i] ^= 0x01;
+    }
+    CHECKF(accepted == 0, "%d of %d single-byte changes accepted", accepted, tried);
     unlink(bad);
     free(data);
 
@@ -364,6 +381,10 @@ static void test_save(const char *good) {
     trn_ckpt_meta meta = {.step = 1, .config = CONFIG, .config_len = strlen(CONFIG)};
     CHECK(trn_ckpt_save("no_such_dir/ckpt.bin", &p, &meta, err) == -1);
     CHECKF(strstr(err, "no_such_dir/ckpt.bin.tmp."), "%s", err);
+    meta.config = "{\"d\": 3,";
+    meta.config_len = strlen(meta.config);
+    CHECK(trn_ckpt_save("engine_ckpt_noconfig.bin", &p, &meta, err) == -1);
+    CHECKF(strstr(err, "engine_ckpt_noconfig.bin: the model config is not valid JSON"), "%s", err);
     meta.config = NULL;
     meta.config_len = 0;
     CHECK(trn_ckpt_save("engine_ckpt_noconfig.bin", &p, &meta, err) == -1);
