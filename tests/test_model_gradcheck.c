@@ -67,10 +67,12 @@ static void perturb(rvm_model *m) {
     }
 }
 
-int main(void) {
+/* One whole-model check of cfg. */
+static void check_model(const rvm_config *cfgp) {
     char err[RV_ERR_MAX];
-    rvm_config cfg;
-    fx_tiny_config(&cfg);
+    rvm_config cfg = *cfgp;
+    n_groups = 0;
+    memset(groups, 0, sizeof groups);
     int k[2] = {2, 3};
     fx_build(&fx, &cfg, 3, 2, k, 0);
 
@@ -81,7 +83,8 @@ int main(void) {
     perturb(&mf);
     REQUIRE(rvm_model_set_params_d(&md, mf.params.params, mf.params.total, err) == 0);
     size_t total = md.params.total;
-    printf("tiny model: %d tensors, %zu parameters\n", md.params.n, md.params.n_elements);
+    printf("\ntiny model, %d head / %d vit / %d decoder blocks: %d tensors, %zu parameters\n",
+           cfg.head_blocks, cfg.vit_blocks, cfg.decoder_blocks, md.params.n, md.params.n_elements);
 
     /* analytic gradients, both builds */
     rvm_step_out_d od;
@@ -105,7 +108,7 @@ int main(void) {
         size_t off = md.params.offset[i], n = v.numel;
         group_stat *gs = group_of(v.name);
         gs->tensors++;
-        size_t idx[N_TOP + N_RANDOM];
+        size_t idx[N_TOP + N_RANDOM] = {0};
         int ns = 0;
         double gmax = 0;
         for (size_t j = 0; j < n; j++) gmax = fmax(gmax, fabs(ga[off + j]));
@@ -176,5 +179,17 @@ int main(void) {
     free(ga);
     rvm_model_free(&mf);
     rvm_model_free_d(&md);
+}
+
+int main(void) {
+    rvm_config cfg;
+    fx_tiny_config(&cfg);
+    check_model(&cfg);
+    /* deeper stacks: the heads' full blocks before their position-0 block, two Perceiver, ViT
+     * and decoder blocks */
+    cfg.head_blocks = 2;
+    cfg.vit_blocks = 2;
+    cfg.decoder_blocks = 2;
+    check_model(&cfg);
     return check_report("model_gradcheck");
 }

@@ -106,13 +106,16 @@ typedef struct {
     const rvm_input *queries;    /* (B) */
     const rvm_candidates *cands; /* or NULL: M = 0 */
     const rvm_text *answers;     /* (B) at most answer_max − 1 ids each (EOS is added) */
-    const rvm_input *gold;       /* (B) each row's pseudo ground-truth item for L_con; may be
-                                    NULL when con_weight is 0. Rows sharing a gold item are
-                                    accepted as they are (docs/model.md: "contrastive loss"). */
+    const rvm_input *gold;       /* (B) each row's pseudo ground-truth item for L_con, encoded
+                                    by the key head with gradient; may be NULL when con_weight
+                                    is 0. Rows sharing a gold item are accepted as they are
+                                    (docs/model.md, "Losses"). */
 } rvm_batch;
 
-/* Validation of a whole batch or of a config; messages name the field or row that is wrong. */
+/* The defaults of LEARNING.md's small REVEAL (set vocab to the tokenizer's size). */
 void rvm_config_default(rvm_config *c);
+/* Refuses a config that cannot build or run, naming the field and the allowed range. Every
+ * call also validates its inputs (rows, slots, token positions are named in the message). */
 int rvm_config_check(const rvm_config *c, char *err);
 
 /* The parameter table of a config (names such as "vit.block0.attn.wq", shapes, learning-rate

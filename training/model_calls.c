@@ -10,6 +10,7 @@
  */
 #include "model_impl.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,12 @@ static int check_inputs(const rvm_config *c, const rvm_input *in, int n, const c
     for (int i = 0; i < n; i++)
         if (check_text(c, &in[i].text, c->text_max - 1, what, i, err)) return -1;
     return 0;
+}
+
+static int all_finite(const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
 }
 
 static int cands_M(const rvm_candidates *cs) {
@@ -70,6 +77,10 @@ static int check_cands(const rvm_config *c, const rvm_candidates *cs, int B, cha
                            slot, row);
         if (k->item && check_inputs(c, k->item, 1, "candidate item", err))
             return rv_fail_wrap(err, "row %d, candidate %d", row, slot);
+        if (!k->item && (!all_finite(k->key, c->key_dim) ||
+                         !all_finite(k->value, (size_t)c->latents * c->width)))
+            return rv_fail(err, "candidate %d of row %d: stored key or value is not finite", slot,
+                           row);
     }
     return 0;
 }

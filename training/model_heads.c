@@ -15,13 +15,86 @@ static trn_block_dims head_dims(const rvm_config *c, int n, int T) {
 
 /* ---- query and key heads ---- */
 
+static trn_attn_dims cls_dims(const rvm_config *c, int n, int Tb) {
+    trn_attn_dims d = {n, 1, Tb, c->width, c->heads, 0};
+    return d;
+}
+
+static void cls_carve(RVM(cls_block) * k, struct RVM(state) * st, const rvm_config *c, rvm_arena *a,
+                      int n) {
+    int d = c->width, H = c->mlp_hidden, Tb = st->enc.Tb;
+    trn_attn_dims ad = cls_dims(c, n, Tb);
+    k->n1 = RVM_TAKE(a, real, (size_t)n * Tb * d);
+    k->rstd1 = RVM_TAKE(a, real, (size_t)n * Tb);
+    k->q0 = RVM_TAKE(a, real, (size_t)n * d);
+    real *abuf = RVM_TAKE(a, real, trn_attn_acts_size(&ad));
+    if (abuf) TRN(attn_acts_carve)(&k->attn, abuf, &ad);
+    k->a0 = RVM_TAKE(a, real, (size_t)n * d);
+    k->h = RVM_TAKE(a, real, (size_t)n * d);
+    k->n3 = RVM_TAKE(a, real, (size_t)n * d);
+    k->rstd3 = RVM_TAKE(a, real, n);
+    real *mbuf = RVM_TAKE(a, real, trn_mlp_acts_size(n, H));
+    if (mbuf) TRN(mlp_acts_carve)(&k->mlp, mbuf, n, H);
+    k->dh = k->dn3 = k->dq0 = k->dn1 = NULL;
+    if (!st->job.backward) return;
+    k->dh = RVM_TAKE(a, real, (size_t)n * d);
+    k->dn3 = RVM_TAKE(a, real, (size_t)n * d);
+    k->dq0 = RVM_TAKE(a, real, (size_t)n * d);
+    k->dn1 = RVM_TAKE(a, real, (size_t)n * Tb * d);
+    size_t need = trn_attn_scratch_size(&ad);
+    if (trn_mlp_scratch_size(n, H) > need) need = trn_mlp_scratch_size(n, H);
+    if (need > st->scratch_n) st->scratch_n = need;
+}
+
+/* out (n, d) = the block's output at position 0 of x (n, Tb, d). */
+static void cls_forward(RVM(cls_block) * k, real *out, const real *x, const uint8_t *mask,
+                        const TRN(block_w) * w, const rvm_config *c, int n, int Tb) {
+    int d = c->width;
+    trn_attn_dims ad = cls_dims(c, n, Tb);
+    TRN(rmsnorm_forward)(k->n1, k->rstd1, x, w->ln_attn, n * Tb, d);
+    for (int i = 0; i < n; i++) {
+        memcpy(k->q0 + (size_t)i * d, k->n1 + (size_t)i * Tb * d, (size_t)d * sizeof(real));
+        memcpy(k->h + (size_t)i * d, x + (size_t)i * Tb * d, (size_t)d * sizeof(real));
+    }
+    TRN(attention_forward)(k->a0, &k->attn, k->q0, k->n1, mask, &w->attn, &ad);
+    for (size_t i = 0; i < (size_t)n * d; i++) k->h[i] += k->a0[i];
+    TRN(rmsnorm_forward)(k->n3, k->rstd3, k->h, w->ln_mlp, n, d);
+    TRN(mlp_forward)(out, &k->mlp, k->n3, &w->mlp, n, d, c->mlp_hidden);
+    for (size_t i = 0; i < (size_t)n * d; i++) out[i] += k->h[i];
+}
+
+/* dx (n, Tb, d) += ∂/∂x given dout (n, d) at position 0. */
+static void cls_backward(RVM(cls_block) * k, real *dx, TRN(block_w) * dw, const real *dout,
+                         const real *x, const TRN(block_w) * w, real *scratch, const rvm_config *c,
+                         int n, int Tb) {
+    int d = c->width;
+    size_t nd = (size_t)n * d;
+    trn_attn_dims ad = cls_dims(c, n, Tb);
+    memcpy(k->dh, dout, nd * sizeof(real));
+    memset(k->dn3, 0, nd * sizeof(real));
+    TRN(mlp_backward)
+    (k->dn3, &dw->mlp, dout, &k->mlp, k->n3, &w->mlp, scratch, n, d, c->mlp_hidden);
+    TRN(rmsnorm_backward)(k->dh, dw->ln_mlp, k->dn3, k->h, w->ln_mlp, k->rstd3, n, d);
+    memset(k->dq0, 0, nd * sizeof(real));
+    memset(k->dn1, 0, nd * Tb * sizeof(real));
+    TRN(attention_backward)
+    (k->dq0, k->dn1, &dw->attn, k->dh, &k->attn, k->q0, k->n1, &w->attn, scratch, &ad);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) {
+            k->dn1[(size_t)i * Tb * d + j] += k->dq0[(size_t)i * d + j];
+            dx[(size_t)i * Tb * d + j] += k->dh[(size_t)i * d + j]; /* the residual path */
+        }
+    TRN(rmsnorm_backward)(dx, dw->ln_attn, k->dn1, x, w->ln_attn, k->rstd1, n * Tb, d);
+}
+
 void RVM(head_carve)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_config *c, rvm_arena *a,
                      int r0, int n) {
     int d = c->width, dk = c->key_dim, Tb = st->enc.Tb, bw = st->job.backward;
     h->r0 = r0;
     h->n = n;
     real *x0 = st->enc.b ? st->enc.b + (size_t)r0 * Tb * d : NULL; /* NULL while measuring */
-    RVM(stack_carve)(&h->st, a, c->head_blocks, head_dims(c, n, Tb), x0, 1, bw, &st->scratch_n);
+    RVM(stack_carve)(&h->st, a, c->head_blocks - 1, head_dims(c, n, Tb), x0, 1, bw, &st->scratch_n);
+    cls_carve(&h->last, st, c, a, n);
     h->cls = RVM_TAKE(a, real, (size_t)n * d);
     h->n0 = RVM_TAKE(a, real, (size_t)n * d);
     h->rstd = RVM_TAKE(a, real, n);
@@ -40,11 +113,10 @@ void RVM(head_carve)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_config 
 
 void RVM(head_forward)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_config *c,
                        TRN(block_w) * blocks, const real *ln) {
-    int d = c->width, Tb = st->enc.Tb;
-    RVM(stack_forward)(&h->st, NULL, st->enc.mask + (size_t)h->r0 * Tb, NULL, NULL, blocks);
-    const real *top = h->st.x[h->st.L];
-    for (int i = 0; i < h->n; i++)
-        memcpy(h->cls + (size_t)i * d, top + (size_t)i * Tb * d, (size_t)d * sizeof(real));
+    int d = c->width, Tb = st->enc.Tb, L = h->st.L;
+    const uint8_t *mask = st->enc.mask + (size_t)h->r0 * Tb;
+    RVM(stack_forward)(&h->st, NULL, mask, NULL, NULL, blocks);
+    cls_forward(&h->last, h->cls, h->st.x[L], mask, &blocks[L], c, h->n, Tb);
     TRN(rmsnorm_forward)(h->n0, h->rstd, h->cls, ln, h->n, d);
     TRN(linear_forward)(h->pre, h->n0, st->w.w_o, h->n, d, c->key_dim);
     TRN(l2norm_forward)(h->out, h->norm, h->pre, h->n, c->key_dim);
@@ -53,7 +125,7 @@ void RVM(head_forward)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_confi
 /* From h->dout (filled by the retrieval maths and the contrastive loss) into b's rows. */
 void RVM(head_backward)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_config *c,
                         TRN(block_w) * blocks, const real *ln, TRN(block_w) * dblocks, real *dln) {
-    int d = c->width, dk = c->key_dim, Tb = st->enc.Tb, n = h->n;
+    int d = c->width, dk = c->key_dim, Tb = st->enc.Tb, n = h->n, L = h->st.L;
     memset(h->dpre, 0, (size_t)n * dk * sizeof(real));
     memset(h->dn0, 0, (size_t)n * d * sizeof(real));
     memset(h->dcls, 0, (size_t)n * d * sizeof(real));
@@ -61,8 +133,8 @@ void RVM(head_backward)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_conf
     TRN(l2norm_backward)(h->dpre, h->dout, h->out, h->norm, n, dk);
     TRN(linear_backward)(h->dn0, st->g.w_o, h->dpre, h->n0, st->w.w_o, n, d, dk);
     TRN(rmsnorm_backward)(h->dcls, dln, h->dn0, h->cls, ln, h->rstd, n, d);
-    for (int i = 0; i < n; i++)
-        memcpy(h->dst + (size_t)i * Tb * d, h->dcls + (size_t)i * d, (size_t)d * sizeof(real));
+    cls_backward(&h->last, h->dst, &dblocks[L], h->dcls, h->st.x[L], &blocks[L], st->scratch, c, n,
+                 Tb);
     RVM(stack_backward)
     (&h->st, st->enc.db + (size_t)h->r0 * Tb * d, NULL, NULL, dblocks, h->dst, NULL, NULL, blocks,
      st->scratch);

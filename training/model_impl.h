@@ -81,10 +81,25 @@ typedef struct {
     real *dtext, *dimg, *dvit; // (N, Tt, d), (Ni, P, d), (Ni, P, d) backward
 } RVM(enc_ws);
 
-/* A query or key head over n rows of b. */
+/* The last block of a query or key head, computed for position 0 only: the head's output is
+ * read there, so the other positions of that block are skipped (their keys and values, which
+ * position 0 attends to, are still computed). Same weights and maths as a full block. */
 typedef struct {
-    int r0, n;                     /* first encoder row, rows */
-    RVM(stack) st;                 // (n, Tb, d)
+    real *n1, *rstd1;     // (n, Tb, d), (n, Tb) RMSNorm of every token
+    real *q0;             // (n, d) RMSNorm at position 0
+    TRN(attn_acts) attn;  // dims (n, 1, Tb)
+    real *a0, *h;         // (n, d) attention output, residual sum
+    real *n3, *rstd3;     // (n, d), (n)
+    TRN(mlp_acts) mlp;    // (n, H)
+    real *dh, *dn3, *dq0; // (n, d) backward
+    real *dn1;            // (n, Tb, d) backward
+} RVM(cls_block);
+
+/* A query or key head over n rows of b: L_f − 1 full blocks, then the position-0 block. */
+typedef struct {
+    int r0, n;     /* first encoder row, rows */
+    RVM(stack) st; // (n, Tb, d) the full blocks
+    RVM(cls_block) last;
     real *cls;                     // (n, d) position 0 of the head's output
     real *n0, *rstd;               // (n, d), (n)
     real *pre;                     // (n, dk) before L2 normalisation
