@@ -15,8 +15,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void mem_ingest_options_init(mem_ingest_options *o) {
     memset(o, 0, sizeof *o);
@@ -79,6 +81,60 @@ static int check_options(const mem_ingest_options *o, mem_format *format, char *
     return 0;
 }
 
+/* Removes what creations killed before their rename left beside the store: directories
+ * named "<base>.creating.<pid>" whose process no longer exists. */
+static void remove_stale_creations(const char *parent, const char *base) {
+    DIR *d = opendir(parent);
+    if (!d) return;
+    char prefix[NAME_MAX + 16], path[PATH_MAX];
+    snprintf(prefix, sizeof prefix, "%s.creating.", base);
+    size_t n = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, n) != 0) continue;
+        char *end;
+        long pid = strtol(e->d_name + n, &end, 10);
+        if (*end || pid <= 0) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* still creating */
+        snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
+        rv_remove_tree(path, NULL);
+    }
+    closedir(d);
+}
+
+/* Creates a store atomically: it is built in a sibling directory and renamed into place, so a
+ * kill during creation (RocksDB adds column families one at a time) leaves no store or a whole
+ * one, never a database with some of its families. */
+static int create_store(const char *store_dir, const mem_config *cfg, mem_store **s, char *err) {
+    char dir[PATH_MAX], parent[PATH_MAX], tmp[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s", store_dir);
+    for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--) dir[n - 1] = 0;
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : dir;
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else if (slash == parent)
+        slash[1] = 0;
+    else
+        *slash = 0;
+    remove_stale_creations(parent, base);
+    snprintf(tmp, sizeof tmp, "%s.creating.%d", dir, (int)getpid());
+    if (mem_open_or_create(tmp, cfg, s, err) != 0) {
+        rv_remove_tree(tmp, NULL);
+        return rv_fail_wrap(err, "cannot create the store %s", dir);
+    }
+    mem_close(*s);
+    *s = NULL;
+    if (rename(tmp, dir) != 0) {
+        rv_fail(err, "%s: cannot move the new store into place: %s", dir, strerror(errno));
+        rv_remove_tree(tmp, NULL);
+        return -1;
+    }
+    if (rv_fsync_dir(parent, err) != 0) return -1;
+    return mem_open(dir, 0, s, err);
+}
+
 /* Opens the store for this ingest, creating it with the command's configuration when the
  * directory is absent or empty. A dry run never creates one: *s stays NULL and cfg tells what
  * a new store would be. */
@@ -99,7 +155,7 @@ static int open_store(const mem_ingest_options *o, mem_store **s, mem_config *cf
     snprintf(cfg->name, sizeof cfg->name, "%s", o->name ? o->name : mem_type_name(o->type));
     cfg->image_size = o->image_size ? o->image_size : MEM_IMAGE_SIZE_DEFAULT;
     if (o->dry_run) return 0;
-    return mem_open_or_create(o->store_dir, cfg, s, err);
+    return create_store(o->store_dir, cfg, s, err);
 }
 
 /* Everything one run needs while reading lines. */
