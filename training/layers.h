@@ -105,7 +105,8 @@ void TRN(positions_backward)(trn_real *dwpe,       // (Tmax, C)
 
 /* Cuts images into p×p patches, P = (Hi/p)·(Wi/p) per image, each patch flattened in
  * (row, column, channel) order; uint8 pixels are mapped to [0, 1]. The patch embedding is
- * patchify followed by linear_forward(out (B·P, C), patches, w (C, 3p²)). */
+ * patchify followed by linear_forward(out (B·P, C), patches, w (C, 3p²)). Hi and Wi must be
+ * multiples of p (the model's configuration check): a remainder would be left out. */
 void TRN(patchify_u8)(trn_real *patches,  // (B, P, 3·p·p)
                       const uint8_t *img, // (B, Hi, Wi, 3)
                       int B, int Hi, int Wi, int p);
