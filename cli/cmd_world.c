@@ -30,7 +30,7 @@ static void world_usage(FILE *out) {
             "  --min-distance F     least RMS distance between pictures (default %g)\n"
             "  --edit-fraction F    write the world after re-drawing this fraction of facts\n"
             "  --edit-seed N        seed choosing and re-drawing them (with --edit-fraction)\n"
-            "  --force              replace DIR if it exists\n",
+            "  --force              replace DIR if it holds a world (or nothing)\n",
             (unsigned long long)d.seed, d.entities, WORLD_MAX_ENTITIES, d.relations,
             WORLD_MAX_RELATIONS, d.objects, d.image_size, d.unasked, d.passage_facts,
             d.min_image_distance);

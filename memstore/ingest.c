@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "memstore.h"
+#include "proto.h"
 #include "rv.h"
 
 #include <dirent.h>
@@ -108,7 +109,9 @@ typedef struct {
     mem_store *store;
     mem_config cfg;
     mem_batch *batch;
-    int unsynced; /* a batch was committed without sync since the last sync */
+    size_t batch_items; /* commit once this many items are staged */
+    int unsynced;       /* a batch was committed without sync since the last sync */
+    uint64_t staged_added, staged_replaced; /* outcomes of the batch not yet committed */
     char input_dir[PATH_MAX];
     char input_abs[PATH_MAX];
     mem_line_item li;
@@ -134,11 +137,18 @@ static int commit_batch(ingest_run *run, int sync, char *err) {
         rc = mem_sync(run->store, err);
         if (rc == 0) run->unsynced = 0;
     }
+    if (rc == 0) { /* the counts tell what is stored, so staged items count once committed */
+        run->c->added += run->staged_added;
+        run->c->replaced += run->staged_replaced;
+    }
+    run->staged_added = run->staged_replaced = 0;
     if (rc == 0) return 0; /* the batch is empty again and is reused */
-    /* A failed batch is dropped: its items are not in the store, and nothing retries it. */
+    /* A failed batch is dropped: its items are not in the store, and nothing retries it or
+     * syncs after it (RocksDB refuses further WAL work once a write has failed). */
     if (run->batch) mem_batch_free(run->batch);
     run->batch = NULL;
-    return rv_fail_wrap(err, "%s: cannot commit", run->o->store_dir);
+    run->unsynced = 0;
+    return -1;
 }
 
 /* Turns one parsed line into a stored (or, on a dry run, validated) item. Returns 0 when
@@ -172,9 +182,10 @@ static int ingest_item(ingest_run *run, uint64_t lineno, char *reason, char *err
     prov.file = run->input_abs;
     prov.line = lineno;
     item->provenance = &prov;
-    /* A dry run into a new store has no store to ask: the line parsed and its image decoded
-     * to the size the store would get, which is all a new store checks beyond parsing. */
-    if (run->store && mem_validate_item(run->store, item, reason) != 0) goto cleanup;
+    /* A dry run into a new store has no store to ask; its type and image size are the ones
+     * the item was built for, so the item checks of the store are all that is left. */
+    if (run->store ? mem_validate_item(run->store, item, reason) : rv_item_check(item, reason))
+        goto cleanup;
     if (run->o->dry_run) {
         rc = 0;
         run->c->valid++;
@@ -191,11 +202,11 @@ static int ingest_item(ingest_run *run, uint64_t lineno, char *reason, char *err
         goto cleanup;
     }
     run->c->valid++;
-    if (outcome == MEM_PUT_ADDED) run->c->added++;
+    if (outcome == MEM_PUT_ADDED) run->staged_added++;
     if (outcome == MEM_PUT_UNCHANGED) run->c->unchanged++;
-    if (outcome == MEM_PUT_REPLACED) run->c->replaced++;
+    if (outcome == MEM_PUT_REPLACED) run->staged_replaced++;
     rc = 0;
-    if (mem_batch_count(run->batch) >= run->o->batch) rc = commit_batch(run, 0, err);
+    if (mem_batch_count(run->batch) >= run->batch_items) rc = commit_batch(run, 0, err);
 cleanup:
     item->image = NULL;
     item->provenance = NULL;
@@ -218,6 +229,7 @@ int mem_ingest(const mem_ingest_options *o, mem_ingest_counts *c, char *err) {
     run.t0 = rv_now();
     if (check_options(o, &run.format, err) != 0) return -1;
     size_t line_max = o->line_max ? o->line_max : MEM_LINE_MAX;
+    run.batch_items = o->batch ? o->batch : MEM_BATCH_DEFAULT;
     size_t field_max = o->field_max ? o->field_max : MEM_FIELD_MAX;
     if (mem_reader_open(o->input, line_max, &r, err) != 0) return -1;
     c->bytes_total = mem_reader_size(r);

@@ -94,7 +94,7 @@ int mem_image_resize_area(unsigned char *out, uint32_t ow, uint32_t oh, const un
 typedef struct {
     uint64_t read;        /* lines that hold an item (blank lines and comments excluded) */
     uint64_t valid;       /* items that passed every check (and, unless a dry run, were put) */
-    uint64_t added;       /* new items */
+    uint64_t added;       /* new items, counted once their batch committed */
     uint64_t unchanged;   /* items already stored with the same content: nothing written */
     uint64_t replaced;    /* items that replaced another under the same logical key */
     uint64_t rejected;    /* bad lines, each reported */

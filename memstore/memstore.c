@@ -123,6 +123,10 @@ static void options_create(mem_store *s, int create) {
     rocksdb_options_set_create_missing_column_families(s->db_opts, (unsigned char)create);
     rocksdb_options_set_max_background_jobs(s->db_opts, 2);
     rocksdb_options_set_keep_log_file_num(s->db_opts, 4);
+    /* Only fatal messages go to RocksDB's LOG file. On a full disk the LOG fails along with the
+     * WAL, and Debian's librocksdb (built with assertions) aborts the process when its error
+     * handler then writes to the failed LOG; our own error message says what went wrong. */
+    rocksdb_options_set_info_log_level(s->db_opts, 4 /* FATAL_LEVEL */);
 
     rocksdb_block_based_table_options_t *table = rocksdb_block_based_options_create();
     rocksdb_cache_t *cache = rocksdb_cache_create_lru(BLOCK_CACHE_BYTES);
@@ -136,6 +140,10 @@ static void options_create(mem_store *s, int create) {
         family[i] = rocksdb_options_create();
         rocksdb_options_set_block_based_table_factory(family[i], table);
         rocksdb_options_set_level_compaction_dynamic_level_bytes(family[i], 1);
+        /* The same for the memtable: a put of a new item looks up two keys that are not
+         * there, and without a filter each miss walks the skiplist. */
+        rocksdb_options_set_memtable_prefix_bloom_size_ratio(family[i], 0.05);
+        rocksdb_options_set_memtable_whole_key_filtering(family[i], 1);
     }
     /* Text compresses well with LZ4 (cheap on ingest); float vectors do not compress. */
     rocksdb_options_set_compression(family[0], rocksdb_lz4_compression);
@@ -770,10 +778,11 @@ int mem_batch_put_item(mem_batch *b, const Reveal__KnowledgeItem *item, uint64_t
     char hex[17], k[8];
     uint64_t new_id = mem_item_id(item), mapped = 0;
     const char *lkey = logical_key(item, new_id, hex);
-    int live = batch_item_live(b, new_id, err);
-    if (live < 0) return -1;
     int has_key = batch_key_current(b, lkey, &mapped, err);
     if (has_key < 0) return -1;
+    /* A logical key only ever maps to a live item, so a re-put needs one read. */
+    int live = has_key && mapped == new_id ? 1 : batch_item_live(b, new_id, err);
+    if (live < 0) return -1;
     /* The logical key states another item: this put is an edit and retires it. When the new
      * content is already stored (under another key) the old item goes all the same, and the
      * content keeps the key it was stored under. */

@@ -115,6 +115,32 @@ static int check_distinct(const char *msg, const char *field, const uint64_t *id
     return rc;
 }
 
+/* Fields this build does not know, at any depth. protobuf-c keeps them as "unknown fields"
+ * and even accepts malformed ones (field number 0 in a multi-byte tag) that its own packer
+ * then writes in a form it refuses. All ranks run one build and stores carry a schema
+ * version, so an unknown field means a foreign or damaged message: refused, by number. */
+static int check_known_fields(const ProtobufCMessage *m, const char *msg, char *err) {
+    if (m->n_unknown_fields)
+        return rv_fail(err, "%s: unknown field %u (wire type %d) in %s", msg,
+                       m->unknown_fields[0].tag, (int)m->unknown_fields[0].wire_type,
+                       m->descriptor->short_name);
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned f = 0; f < d->n_fields; f++) {
+        const ProtobufCFieldDescriptor *fd = &d->fields[f];
+        if (fd->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+        const char *at = (const char *)m + fd->offset;
+        size_t n = 1;
+        ProtobufCMessage *const *subs = (ProtobufCMessage *const *)at;
+        if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+            n = *(const size_t *)((const char *)m + fd->quantifier_offset);
+            subs = *(ProtobufCMessage *const *const *)at;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (subs[i] && check_known_fields(subs[i], msg, err)) return -1;
+    }
+    return 0;
+}
+
 /* Size bound, then protobuf-c's parse. NULL with err set when either fails. */
 static ProtobufCMessage *unpack_bounded(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
                                         size_t n, size_t max, char *err) {
@@ -128,7 +154,12 @@ static ProtobufCMessage *unpack_bounded(const ProtobufCMessageDescriptor *desc, 
         return NULL;
     }
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, n, buf);
-    if (!m) rv_fail(err, "%s: not a valid protobuf message (%zu bytes)", msg, n);
+    if (!m) {
+        rv_fail(err, "%s: not a valid protobuf message (%zu bytes)", msg, n);
+    } else if (check_known_fields(m, msg, err)) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        m = NULL;
+    }
     return m;
 }
 

@@ -86,14 +86,14 @@ static inline float *gc_scratch(gc_case *c) {
     return c->scratchf;
 }
 
-static void *gc_calloc(size_t n, size_t size) {
+static inline void *gc_calloc(size_t n, size_t size) {
     void *p = calloc(n ? n : 1, size);
     REQUIRE(p != NULL);
     return p;
 }
 
 /* Seed of the random shapes and values: GRAD_SEED in the environment, else a fixed one. */
-static uint64_t gc_seed(void) {
+static inline uint64_t gc_seed(void) {
     const char *s = getenv("GRAD_SEED");
     return s ? strtoull(s, NULL, 10) : 20230618;
 }
@@ -103,7 +103,7 @@ static inline int gc_randint(uint64_t seed, uint64_t *counter, int lo, int hi) {
     return lo + (int)(trn_rng_u64(seed, 999, (*counter)++) % (uint64_t)(hi - lo + 1));
 }
 
-static void gc_init(gc_case *c, const char *name, size_t nout, uint64_t seed) {
+static inline void gc_init(gc_case *c, const char *name, size_t nout, uint64_t seed) {
     memset(c, 0, sizeof *c);
     c->name = name;
     c->seed = seed;
@@ -116,7 +116,7 @@ static void gc_init(gc_case *c, const char *name, size_t nout, uint64_t seed) {
 }
 
 /* Adds an input tensor of N(0, scale²) values; returns its index. */
-static int gc_tensor(gc_case *c, const char *name, size_t len, double scale, int diff) {
+static inline int gc_tensor(gc_case *c, const char *name, size_t len, double scale, int diff) {
     REQUIRE(c->n < GC_MAX);
     int i = c->n++;
     c->tname[i] = name;
@@ -130,14 +130,14 @@ static int gc_tensor(gc_case *c, const char *name, size_t len, double scale, int
     return i;
 }
 
-static void gc_buffers(gc_case *c, size_t acts, size_t scratch) {
+static inline void gc_buffers(gc_case *c, size_t acts, size_t scratch) {
     c->acts = gc_calloc(acts, sizeof(double));
     c->scratch = gc_calloc(scratch, sizeof(double));
     c->actsf = gc_calloc(acts, sizeof(float));
     c->scratchf = gc_calloc(scratch, sizeof(float));
 }
 
-static void gc_free(gc_case *c) {
+static inline void gc_free(gc_case *c) {
     for (int i = 0; i < c->n; i++) {
         free(c->x[i]);
         free(c->g[i]);
@@ -155,28 +155,28 @@ static void gc_free(gc_case *c) {
     free(c->ctx);
 }
 
-static double gc_objective(gc_case *c) {
+static inline double gc_objective(gc_case *c) {
     c->fwd_d(c);
     long double f = 0;
     for (size_t j = 0; j < c->nout; j++) f += (long double)c->y[j] * c->dy[j];
     return (double)f;
 }
 
-static void gc_zero_grads(gc_case *c) {
+static inline void gc_zero_grads(gc_case *c) {
     for (int i = 0; i < c->n; i++) {
         memset(c->g[i], 0, c->len[i] * sizeof(double));
         memset(c->gf[i], 0, c->len[i] * sizeof(float));
     }
 }
 
-static double gc_maxabs(const double *a, size_t n) {
+static inline double gc_maxabs(const double *a, size_t n) {
     double m = 0;
     for (size_t j = 0; j < n; j++) m = fmax(m, fabs(a[j]));
     return m;
 }
 
 /* max|a − b| / max|b| between a float and a double vector. */
-static double gc_relerr_f(const float *a, const double *b, size_t n) {
+static inline double gc_relerr_f(const float *a, const double *b, size_t n) {
     double e = 0;
     for (size_t j = 0; j < n; j++) e = fmax(e, fabs((double)a[j] - b[j]));
     double m = gc_maxabs(b, n);
@@ -184,7 +184,7 @@ static double gc_relerr_f(const float *a, const double *b, size_t n) {
 }
 
 /* Runs the three checks; the verdict goes through CHECKF. */
-static void gc_run(gc_case *c, double tol_fd, double tol_f32) {
+static inline void gc_run(gc_case *c, double tol_fd, double tol_f32) {
     printf("%s\n", c->name);
     for (int i = 0; i < c->n; i++)
         for (size_t j = 0; j < c->len[i]; j++) c->xf[i][j] = (float)c->x[i][j];

@@ -79,6 +79,20 @@ static void test_item(void) {
     const uint8_t bad_enum[] = {0x08, 0x09, 0x1a, 0x01, 'a'};
     expect(rv_item_decode(bad_enum, sizeof bad_enum, &out, err), "type 9",
            "KnowledgeItem: type 9 is not a SourceType (1..4)");
+    /* fields this build does not know are refused by number, nested ones too, and so is the
+     * malformed field 0 (a two-byte tag) that protobuf-c itself lets through */
+    const uint8_t unknown[] = {0x08, 0x03, 0x3a, 0x01, 's',  0x42, 0x01,
+                               'r',  0x4a, 0x01, 'o',  0xa0, 0x01, 0x05};
+    expect(rv_item_decode(unknown, sizeof unknown, &out, err), "unknown field 20",
+           "KnowledgeItem: unknown field 20 (wire type 0) in KnowledgeItem");
+    const uint8_t nested[] = {0x08, 0x03, 0x3a, 0x01, 's',  0x42, 0x01, 'r', 0x4a,
+                              0x01, 'o',  0x5a, 0x04, 0x10, 0x07, 0x38, 0x01};
+    expect(rv_item_decode(nested, sizeof nested, &out, err), "unknown nested field",
+           "KnowledgeItem: unknown field 7 (wire type 0) in Provenance");
+    const uint8_t field0[] = {0x08, 0x03, 0x3a, 0x01, 's',  0x42, 0x01,
+                              'r',  0x4a, 0x01, 'o',  0x80, 0x00, 0x00};
+    expect(rv_item_decode(field0, sizeof field0, &out, err), "field 0",
+           "KnowledgeItem: unknown field 0");
     const uint8_t no_type[] = {0x1a, 0x01, 'a'};
     expect(rv_item_decode(no_type, sizeof no_type, &out, err), "no type",
            "KnowledgeItem: type is not set");
@@ -154,6 +168,11 @@ static void test_query_batch(void) {
     expect(rv_query_batch_decode(buf, n - 1, &out, err), "truncated", "QueryBatch: not a valid");
     free(buf);
 
+    /* packed queries declaring 1 GiB of floats with 8 bytes behind them */
+    const uint8_t huge[] = {0x10, 0x02, 0x18, 0x03, 0x22, 0x80, 0x80, 0x80, 0x80,
+                            0x04, 0,    0,    0x80, 0x3f, 0,    0,    0,    0};
+    expect(rv_query_batch_decode(huge, sizeof huge, &out, err), "huge queries",
+           "QueryBatch: not a valid protobuf message (18 bytes)");
     m.n_queries = 5;
     n = pack_to(&m.base, &buf);
     expect(rv_query_batch_decode(buf, n, &out, err), "short queries",

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
@@ -356,6 +357,14 @@ int main(void) {
     CHECKF(strstr(err, "already exists") && strstr(err, c), "got '%s'", err);
     CHECK(world_write(w, NULL, c, 1, err) == 0);
     CHECK(same_files(a, c, NULL));
+    /* replacing never removes a directory that is not a world */
+    char other[300], keep[340];
+    snprintf(other, sizeof other, "%s/not_a_world", root);
+    snprintf(keep, sizeof keep, "%s/keep.txt", other);
+    REQUIRE(rv_mkdirs(other, err) == 0 && rv_write_file_atomic(keep, "x", 1, err) == 0);
+    CHECK(world_write(w, NULL, other, 1, err) == -1);
+    CHECKF(strstr(err, "no world.json"), "got '%s'", err);
+    CHECK(access(keep, F_OK) == 0);
     /* a path that cannot be a directory is named */
     char blocker[300], inside[320];
     snprintf(blocker, sizeof blocker, "%s/plain_file", root);

@@ -5,7 +5,8 @@
  * second name) fails the test. Then every item must state exactly its expected facts (KG and
  * QA: one, a passage: its relations, image-text: none) and every fact must be stated by
  * exactly three items (its triple, its QA pair, its passage). Also: the made-up vocabulary is
- * unique, pronounceable and disjoint from the template words; keys are unique. */
+ * unique, pronounceable and disjoint from the template words; keys are unique;
+ * world_fact_items names a fact's three items. */
 #include "check.h"
 #include "world.h"
 
@@ -173,6 +174,19 @@ static void check_items(const world_config *cfg) {
           per_type[WORLD_QA] == (size_t)E * R && per_type[WORLD_TEXT] == (size_t)E * P);
     for (size_t f = 0; f < (size_t)E * R; f++)
         CHECKF(stated[f] == 3, "fact %zu stated by %d items, expected 3", f, stated[f]);
+    /* world_fact_items names the three items that state each fact */
+    for (int e = 0; e < E; e++)
+        for (int r = 0; r < R; r++) {
+            size_t items[3];
+            world_fact_items(w, e, r, items);
+            int found = 0;
+            for (int k = 0; k < 3; k++) {
+                statement got[WORLD_MAX_RELATIONS];
+                int n = item_statements(w, &w->items[items[k]], got, WORLD_MAX_RELATIONS);
+                for (int j = 0; j < n; j++) found += got[j].entity == e && got[j].relation == r;
+            }
+            CHECKF(found == 3, "entity %d relation %d: world_fact_items finds %d", e, r, found);
+        }
     /* item positions agree with the index functions */
     for (int e = 0; e < E; e++) {
         CHECK(w->items[world_item_image_text(w, e)].type == WORLD_IMAGE_TEXT);

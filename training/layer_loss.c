@@ -15,12 +15,14 @@ size_t trn_infonce_scratch_size(int B) {
 /* Writes softmax(row / tau) into out and returns log Σ exp(row / tau). */
 static double softmax_row(real *out, const real *row, real tau, int K) {
     real inv = 1 / tau, mx = row[0] * inv;
+#pragma omp simd reduction(max : mx)
     for (int k = 1; k < K; k++)
         if (row[k] * inv > mx) mx = row[k] * inv;
-    out[0] = exp(row[0] * inv - mx);
+    out[0] = trn_exp(row[0] * inv - mx);
     double sum = out[0]; /* the first term keeps sum > 0 where a reader cannot see K ≥ 1 */
+#pragma omp simd reduction(+ : sum)
     for (int k = 1; k < K; k++) {
-        out[k] = exp(row[k] * inv - mx);
+        out[k] = trn_exp(row[k] * inv - mx);
         sum += out[k];
     }
     real s = (real)(1 / sum);
@@ -59,10 +61,12 @@ void TRN(softmax_backward)(real *dinp,       // (N, K)
 /* Log-sum-exp of a row, without writing probabilities. */
 static double logsumexp(const real *row, int V) {
     real mx = row[0];
+#pragma omp simd reduction(max : mx)
     for (int v = 1; v < V; v++)
         if (row[v] > mx) mx = row[v];
-    double sum = exp((double)(row[0] - mx));
-    for (int v = 1; v < V; v++) sum += exp((double)(row[v] - mx));
+    double sum = trn_exp(row[0] - mx);
+#pragma omp simd reduction(+ : sum)
+    for (int v = 1; v < V; v++) sum += trn_exp(row[v] - mx);
     return mx + log(sum);
 }
 
@@ -86,6 +90,7 @@ int TRN(crossentropy_forward)(real *loss,             // (1)
         if (targets[n] == ignore_id) continue;
         /* −Σ q_v log p_v = lse − Σ q_v x_v with q = (1 − ε)·onehot + ε / V */
         double mean = 0;
+#pragma omp simd reduction(+ : mean)
         for (int v = 0; v < V; v++) mean += x[v];
         mean /= V;
         total += l - (1 - (double)smoothing) * x[targets[n]] - (double)smoothing * mean;
@@ -109,7 +114,7 @@ void TRN(crossentropy_backward)(real *dlogits,          // (N, V)
         if (targets[n] == ignore_id) continue;
         const real *x = logits + (size_t)n * V;
         real *dx = dlogits + (size_t)n * V, l = lse[n];
-        for (int v = 0; v < V; v++) dx[v] += scale * (exp(x[v] - l) - uniform);
+        for (int v = 0; v < V; v++) dx[v] += scale * (trn_exp(x[v] - l) - uniform);
         dx[targets[n]] -= scale * (1 - smoothing);
     }
 }

@@ -35,7 +35,7 @@ void TRN(mlp_forward)(real *out,            // (N, C)
     size_t nh = (size_t)N * H;
     for (size_t i = 0; i < nh; i++) {
         real x = h0[i];
-        real t = tanh((real)GELU_K * (x + (real)GELU_A * x * x * x));
+        real t = trn_tanh((real)GELU_K * (x + (real)GELU_A * x * x * x));
         a[i] = (real)0.5 * x * (1 + t) * h1[i];
     }
     gemm(0, 1, N, C, H, 1, a, H, w->w2, H, 0, out, C);
@@ -57,7 +57,7 @@ void TRN(mlp_backward)(real *dinp,                 // (N, C)
     for (size_t i = 0; i < nh; i++) {
         real x = h0[i];
         real u = (real)GELU_K * (x + (real)GELU_A * x * x * x);
-        real t = tanh(u);
+        real t = trn_tanh(u);
         real gelu = (real)0.5 * x * (1 + t);
         real dgelu = (real)0.5 * (1 + t) +
                      (real)0.5 * x * (1 - t * t) * (real)GELU_K * (1 + (real)(3 * GELU_A) * x * x);

@@ -32,9 +32,9 @@ typedef struct {
 } trn_attn_dims;
 
 /* A pre-norm transformer block, one function for the three kinds:
- *   encoder   (cross = 0):            h = x + MHA(RMSNorm(x) ⊙ ω);            out = h +
- * MLP(RMSNorm(h)) decoder   (causal = 1, cross = 1): adds h' = h + XATTN(RMSNorm(h), ctx) between
- * the two Perceiver (cross = 1, norm_ctx = 1): the latents are x (no mask), ctx is RMSNorm(inputs)
+ * - encoder (cross = 0): h = x + MHA(RMSNorm(x) ⊙ ω), out = h + MLP(RMSNorm(h));
+ * - decoder (causal = 1, cross = 1): adds h' = h + XATTN(RMSNorm(h), ctx) before the MLP;
+ * - Perceiver (cross = 1, norm_ctx = 1): x are the latents (no mask), ctx is RMSNorm(inputs).
  * ω (per-token weights, the attentive fusion of DESIGN.md §3) is optional. */
 typedef struct {
     int B, T, S, C, NH, H;
@@ -258,7 +258,7 @@ void TRN(block_forward)(trn_real *out,          // (B, T, C)
                         const trn_block_dims *d);
 void TRN(block_backward)(trn_real *dx,                 // (B, T, C)
                          trn_real *domega,             // (B, T) or NULL
-                         trn_real *dctx,               // (B, S, C) or NULL
+                         trn_real *dctx,               // (B, S, C), needed when cross = 1
                          TRN(block_w) * dw,            //
                          const trn_real *dout,         // (B, T, C)
                          const TRN(block_acts) * acts, //

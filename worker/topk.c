@@ -48,7 +48,9 @@ struct wrk_topk {
     size_t *slots; /* (nslots) row + 1 of the id hashed here, 0 = empty; linear probing */
     size_t nslots; /* power of two, at least twice n */
     wrk_topk_path path;
-    int simd; /* 1: use the AVX2 kernels when the CPU has them */
+    int simd;            /* 1: use the AVX2 kernels when the CPU has them */
+    uint16_t *keys_bf16; /* (cap, d) bf16 copy of keys for the scan path, or NULL when off */
+    double max_norm;     /* ≥ every key's L2 norm (not lowered by removals) */
 };
 
 typedef struct {
@@ -125,20 +127,25 @@ static int topk_reserve(wrk_topk *ix, size_t rows, char *err) {
         bytes = (bytes + 63) / 64 * 64;
         float *keys = aligned_alloc(64, bytes);
         uint64_t *ids = malloc(cap * sizeof(uint64_t));
-        if (!keys || !ids) {
+        uint16_t *keys_bf16 = ix->keys_bf16 ? aligned_alloc(64, bytes / 2) : NULL;
+        if (!keys || !ids || (ix->keys_bf16 && !keys_bf16)) {
             free(keys);
             free(ids);
+            free(keys_bf16);
             return rv_fail(err, "top-k index: out of memory for %zu rows of %zu floats", cap,
                            ix->d);
         }
         if (ix->n) {
             memcpy(keys, ix->keys, ix->n * ix->d * sizeof(float));
             memcpy(ids, ix->ids, ix->n * sizeof(uint64_t));
+            if (keys_bf16) memcpy(keys_bf16, ix->keys_bf16, ix->n * ix->d * sizeof(uint16_t));
         }
         free(ix->keys);
         free(ix->ids);
+        free(ix->keys_bf16);
         ix->keys = keys;
         ix->ids = ids;
+        ix->keys_bf16 = keys_bf16;
         ix->cap = cap;
     }
     if (rows * 2 > ix->nslots) {
@@ -174,6 +181,7 @@ void wrk_topk_free(wrk_topk *ix) {
     free(ix->keys);
     free(ix->ids);
     free(ix->slots);
+    free(ix->keys_bf16);
     free(ix);
 }
 
@@ -186,8 +194,8 @@ size_t wrk_topk_count(const wrk_topk *ix) {
 }
 
 size_t wrk_topk_bytes(const wrk_topk *ix) {
-    return sizeof(*ix) + ix->cap * (ix->d * sizeof(float) + sizeof(uint64_t)) +
-           ix->nslots * sizeof(size_t);
+    size_t key_bytes = ix->d * (sizeof(float) + (ix->keys_bf16 ? sizeof(uint16_t) : 0));
+    return sizeof(*ix) + ix->cap * (key_bytes + sizeof(uint64_t)) + ix->nslots * sizeof(size_t);
 }
 
 int wrk_topk_get(const wrk_topk *ix, uint64_t id, float *key) {
@@ -205,13 +213,41 @@ int wrk_topk_set_kernel(wrk_topk *ix, wrk_topk_path path, int simd, char *err) {
     return 0;
 }
 
-/* Checks that every row of v (n, d) is finite with norm ≤ WRK_TOPK_MAX_NORM; `what` names the
- * rows in the message ("key", "query"). */
+/* bf16 of each float of x (n), rounded to nearest even: the top 16 bits of the float after
+ * adding half an ulp of the 8-bit significand. Inputs are finite (checked on the way in). */
+static void topk_to_bf16(uint16_t *out, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof(u));
+        u += 0x7fffu + ((u >> 16) & 1u);
+        out[i] = (uint16_t)(u >> 16);
+    }
+}
+
+int wrk_topk_set_bf16(wrk_topk *ix, int on, char *err) {
+    if (!on) {
+        free(ix->keys_bf16);
+        ix->keys_bf16 = NULL;
+        return 0;
+    }
+    if (ix->keys_bf16) return 0;
+    size_t bytes = (ix->cap * ix->d * sizeof(uint16_t) + 63) / 64 * 64;
+    ix->keys_bf16 = aligned_alloc(64, bytes ? bytes : 64);
+    if (!ix->keys_bf16)
+        return rv_fail(err, "top-k index: out of memory for the bf16 copy of %zu keys", ix->n);
+    topk_to_bf16(ix->keys_bf16, ix->keys, ix->n * ix->d);
+    return 0;
+}
+
+/* Checks that every row of v (n, d) is finite with norm ≤ WRK_TOPK_MAX_NORM and raises
+ * *max_norm (when not NULL) to the largest norm; `what` names the rows in the message ("key",
+ * "query"). */
 static int topk_check_rows(const float *v, size_t n, size_t d, const uint64_t *ids,
-                           const char *what, char *err) {
+                           const char *what, double *max_norm, char *err) {
     for (size_t i = 0; i < n; i++) {
         double ss = 0;
         for (size_t x = 0; x < d; x++) ss += (double)v[i * d + x] * v[i * d + x];
+        if (max_norm && sqrt(ss) > *max_norm) *max_norm = sqrt(ss);
         /* NaN and infinities make ss NaN or infinite, which fails this test too */
         if (!(ss <= WRK_TOPK_MAX_NORM * WRK_TOPK_MAX_NORM)) {
             for (size_t x = 0; x < d; x++)
@@ -278,7 +314,9 @@ static int topk_put(wrk_topk *ix, const uint64_t *ids, const float *keys, size_t
         fresh += !present;
     }
     if (topk_check_distinct(ids, n, op, err) != 0) return -1;
-    if (topk_check_rows(keys, n, ix->d, ids, "key", err) != 0) return rv_fail_wrap(err, "%s", op);
+    double max_norm = ix->max_norm;
+    if (topk_check_rows(keys, n, ix->d, ids, "key", &max_norm, err) != 0)
+        return rv_fail_wrap(err, "%s", op);
     if (fresh && topk_reserve(ix, ix->n + fresh, err) != 0) return rv_fail_wrap(err, "%s", op);
     for (size_t i = 0; i < n; i++) {
         size_t slot = topk_slot_find(ix, ids[i]);
@@ -291,7 +329,9 @@ static int topk_put(wrk_topk *ix, const uint64_t *ids, const float *keys, size_t
             ix->slots[slot] = r + 1;
         }
         memcpy(ix->keys + r * ix->d, keys + i * ix->d, ix->d * sizeof(float));
+        if (ix->keys_bf16) topk_to_bf16(ix->keys_bf16 + r * ix->d, keys + i * ix->d, ix->d);
     }
+    ix->max_norm = max_norm;
     return 0;
 }
 
@@ -322,6 +362,9 @@ int wrk_topk_remove(wrk_topk *ix, const uint64_t *ids, size_t n, char *err) {
         topk_slot_clear(ix, slot);
         if (r != last) {
             memcpy(ix->keys + r * ix->d, ix->keys + last * ix->d, ix->d * sizeof(float));
+            if (ix->keys_bf16)
+                memcpy(ix->keys_bf16 + r * ix->d, ix->keys_bf16 + last * ix->d,
+                       ix->d * sizeof(uint16_t));
             ix->ids[r] = ix->ids[last];
             ix->slots[topk_slot_find(ix, ix->ids[r])] = r + 1;
         }
@@ -479,11 +522,6 @@ static int topk_cpu_has_avx2(void) {
 }
 #endif
 
-/* ---- search ------------------------------------------------------------------------------- */
-
-typedef void (*topk_scan_fn)(float *, const float *, const float *, size_t, size_t, size_t);
-typedef void (*topk_select_fn)(topk_heap *, const float *, const uint64_t *, size_t);
-
 static int topk_cmp_entry(const void *a, const void *b) {
     const topk_entry *x = a, *y = b;
     if (x->score != y->score) return x->score > y->score ? -1 : 1;
@@ -506,6 +544,239 @@ static int topk_thread_id(void) {
 #endif
 }
 
+/* ---- bf16 scan with an exact re-rank ---------------------------------------------------- */
+
+static inline float topk_from_bf16(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+/* scores (B, nb) = q (B, d) · keys (nb, d)ᵀ with bf16 keys, portable loop; columns from j0. */
+static void topk_scan_bf16_generic_from(float *scores, const float *q, const uint16_t *keys,
+                                        size_t B, size_t nb, size_t d, size_t j0) {
+    for (size_t j = j0; j < nb; j++)
+        for (size_t b = 0; b < B; b++) {
+            float sum = 0;
+            for (size_t x = 0; x < d; x++) sum += q[b * d + x] * topk_from_bf16(keys[j * d + x]);
+            scores[b * nb + j] = sum;
+        }
+}
+
+static void topk_scan_bf16_generic(float *scores, const float *q, const uint16_t *keys, size_t B,
+                                   size_t nb, size_t d) {
+    topk_scan_bf16_generic_from(scores, q, keys, B, nb, d, 0);
+}
+
+#ifdef TOPK_X86
+/* 8 bf16 values widened to floats: a bf16 is the top half of a float */
+__attribute__((target("avx2,fma"))) static inline __m256 topk_load_bf16(const uint16_t *p) {
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+
+/* The bf16 twin of topk_scan_avx2: half the bytes per key, the same loop. */
+__attribute__((target("avx2,fma"))) static void topk_scan_bf16_avx2(float *scores, const float *q,
+                                                                    const uint16_t *keys, size_t B,
+                                                                    size_t nb, size_t d) {
+    size_t d8 = d & ~(size_t)7;
+    size_t j = 0;
+    for (; j + 4 <= nb; j += 4) {
+        const uint16_t *k0 = keys + j * d, *k1 = k0 + d, *k2 = k1 + d, *k3 = k2 + d;
+        for (size_t b = 0; b < B; b++) {
+            const float *qb = q + b * d;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+            for (size_t x = 0; x < d8; x += 8) {
+                __m256 qv = _mm256_loadu_ps(qb + x);
+                a0 = _mm256_fmadd_ps(topk_load_bf16(k0 + x), qv, a0);
+                a1 = _mm256_fmadd_ps(topk_load_bf16(k1 + x), qv, a1);
+                a2 = _mm256_fmadd_ps(topk_load_bf16(k2 + x), qv, a2);
+                a3 = _mm256_fmadd_ps(topk_load_bf16(k3 + x), qv, a3);
+            }
+            __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+            __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+            float t[4];
+            _mm_storeu_ps(t, s4);
+            for (size_t x = d8; x < d; x++) {
+                t[0] += qb[x] * topk_from_bf16(k0[x]);
+                t[1] += qb[x] * topk_from_bf16(k1[x]);
+                t[2] += qb[x] * topk_from_bf16(k2[x]);
+                t[3] += qb[x] * topk_from_bf16(k3[x]);
+            }
+            memcpy(scores + b * nb + j, t, sizeof(t));
+        }
+    }
+    topk_scan_bf16_generic_from(scores, q, keys, B, nb, d, j);
+}
+#endif
+
+/* How far a bf16 score s' can be from the float score s of the same key, for a query of norm
+ * qnorm and keys of norm ≤ knorm (Cauchy–Schwarz bounds Σ|q_x||k_x| by qnorm·knorm):
+ *   rounding a key to bf16 (8-bit significand, round to nearest): ≤ 2⁻⁸ · qnorm·knorm
+ *   float summation of d products, any order, in s' and in s:    ≤ 2 · γ_d · qnorm·knorm·(1+2⁻⁸)
+ * with γ_d = d·2⁻²⁴ / (1 − d·2⁻²⁴). A little slack covers the rounding of this sum itself. */
+static double topk_bf16_error(size_t d, double qnorm, double knorm) {
+    double du = (double)d * 0x1p-24;
+    double gamma = du < 0.5 ? du / (1 - du) : 1; /* d ≥ 2²³ gets a useless but safe bound */
+    return (0x1p-8 + 2 * gamma * (1 + 0x1p-8)) * qnorm * knorm * 1.001;
+}
+
+/* thr − margin rounded down, so no candidate is lost to rounding */
+static float topk_lower(float thr, double margin) {
+    if (thr == -INFINITY) return -INFINITY;
+    return nextafterf((float)((double)thr - margin), -INFINITY);
+}
+
+/* One query's candidates on one thread: every row whose bf16 score came within the margin of
+ * that thread's running K-th best bf16 score when it was scanned. */
+typedef struct {
+    topk_entry *e; /* (cap) score = bf16 score, id = row */
+    size_t count, cap;
+} topk_cands;
+
+/* Keeps candidates at or above lim; grows the buffer when that frees less than half. */
+static int topk_cands_make_room(topk_cands *c, float lim) {
+    size_t m = 0;
+    for (size_t i = 0; i < c->count; i++)
+        if (c->e[i].score >= lim) c->e[m++] = c->e[i];
+    c->count = m;
+    if (m * 2 <= c->cap) return 0;
+    topk_entry *e = realloc(c->e, 2 * c->cap * sizeof(topk_entry));
+    if (!e) return -1;
+    c->e = e;
+    c->cap *= 2;
+    return 0;
+}
+
+/* Filters one query's bf16 scores s (n) of rows r0.. into its heap (the running K-th best
+ * bf16 score) and its candidates (everything within the margin of it). */
+static int topk_bf16_select(topk_heap *h, topk_cands *c, const float *s, size_t r0, size_t n,
+                            double margin) {
+    float lim = topk_lower(h->thr, margin);
+    for (size_t j = 0; j < n; j++) {
+        if (s[j] < lim) continue;
+        if (c->count == c->cap && topk_cands_make_room(c, lim) != 0) return -1;
+        c->e[c->count++] = (topk_entry){s[j], r0 + j};
+        if (s[j] >= h->thr) {
+            topk_heap_offer(h, s[j], r0 + j);
+            lim = topk_lower(h->thr, margin);
+        }
+    }
+    return 0;
+}
+
+typedef void (*topk_scan_fn)(float *, const float *, const float *, size_t, size_t, size_t);
+typedef void (*topk_scan_bf16_fn)(float *, const float *, const uint16_t *, size_t, size_t, size_t);
+
+/* The scan path on bf16 keys. The K-th best bf16 score s'_K bounds the float scores: K keys
+ * have s ≥ s'_K − E, so the float K-th best s_K ≥ s'_K − E, and every key of the float top K
+ * has s' ≥ s_K − E ≥ s'_K − 2E. Re-scoring the keys with s' ≥ s'_K − 2E by the float kernel
+ * of the scan path therefore gives exactly the scan path's answer, scores and ids. */
+static int topk_search_bf16(const wrk_topk *ix, const float *q, size_t B, size_t k,
+                            topk_scan_fn scan_fn, topk_scan_bf16_fn scan_bf16_fn, uint64_t *out_ids,
+                            float *out_scores, char *err) {
+    size_t d = ix->d, N = ix->n;
+    size_t nb = TOPK_SCAN_BLOCK_BYTES / (d * sizeof(uint16_t));
+    nb = nb < 16 ? 16 : nb & ~(size_t)3;
+    size_t nblocks = (N + nb - 1) / nb;
+    int T = topk_threads();
+    if ((size_t)T > nblocks) T = (int)nblocks;
+    size_t TB = (size_t)T * B;
+    size_t cap0 = 4 * k + 256;
+    double *margin = malloc(B * sizeof(double));
+    topk_entry *entries = malloc(TB * k * sizeof(topk_entry));
+    topk_heap *heaps = malloc(TB * sizeof(topk_heap));
+    topk_cands *cands = calloc(TB, sizeof(topk_cands));
+    float *scores = malloc((size_t)T * B * nb * sizeof(float));
+    topk_entry *merged = NULL;
+    int rc = -1, oom = 0;
+    if (!margin || !entries || !heaps || !cands || !scores) goto oom;
+    for (size_t b = 0; b < B; b++) {
+        double qq = 0;
+        for (size_t x = 0; x < d; x++) qq += (double)q[b * d + x] * q[b * d + x];
+        margin[b] = 2 * topk_bf16_error(d, sqrt(qq), ix->max_norm);
+    }
+    for (size_t i = 0; i < TB; i++) {
+        heaps[i] = (topk_heap){entries + i * k, 0, k, -INFINITY};
+        cands[i].e = malloc(cap0 * sizeof(topk_entry));
+        cands[i].cap = cap0;
+        if (!cands[i].e) goto oom;
+    }
+
+#pragma omp parallel num_threads(T) reduction(| : oom)
+    {
+        size_t t = (size_t)topk_thread_id();
+        float *s = scores + t * B * nb; /* (B, nb) */
+        for (size_t blk = nblocks * t / T; blk < nblocks * (t + 1) / T && !oom; blk++) {
+            size_t r0 = blk * nb, rows = N - r0 < nb ? N - r0 : nb;
+            scan_bf16_fn(s, q, ix->keys_bf16 + r0 * d, B, rows, d);
+            for (size_t b = 0; b < B && !oom; b++)
+                oom |= topk_bf16_select(heaps + t * B + b, cands + t * B + b, s + b * rows, r0,
+                                        rows, margin[b]) != 0;
+        }
+    }
+    if (oom) goto oom;
+
+    for (size_t b = 0; b < B; b++) {
+        /* the global K-th best bf16 score: the threads' heaps hold their top K each */
+        size_t m = 0, total = 0;
+        for (int t = 0; t < T; t++) total += cands[(size_t)t * B + b].count;
+        topk_entry *grown =
+            realloc(merged, (total > (size_t)T * k ? total : (size_t)T * k) * sizeof(topk_entry));
+        if (!grown) goto oom;
+        merged = grown;
+        for (int t = 0; t < T; t++) {
+            const topk_heap *h = heaps + (size_t)t * B + b;
+            memcpy(merged + m, h->e, h->count * sizeof(topk_entry));
+            m += h->count;
+        }
+        qsort(merged, m, sizeof(topk_entry), topk_cmp_entry);
+        float lim = m >= k ? topk_lower(merged[k - 1].score, margin[b]) : -INFINITY;
+        /* re-score the candidates with the float kernel, exactly as the scan path does */
+        m = 0;
+        for (int t = 0; t < T; t++) {
+            const topk_cands *c = cands + (size_t)t * B + b;
+            for (size_t i = 0; i < c->count; i++) {
+                if (c->e[i].score < lim) continue;
+                size_t row = (size_t)c->e[i].id;
+                float score;
+                scan_fn(&score, q + b * d, ix->keys + row * d, 1, 1, d);
+                merged[m++] = (topk_entry){score, ix->ids[row]};
+            }
+        }
+        qsort(merged, m, sizeof(topk_entry), topk_cmp_entry);
+        for (size_t i = 0; i < k; i++) {
+            out_ids[b * k + i] = merged[i].id;
+            out_scores[b * k + i] = merged[i].score;
+        }
+    }
+    rc = 0;
+    goto cleanup;
+oom:
+    rv_fail(err, "top-k search: out of memory for %zu queries, K = %zu (bf16 path)", B, k);
+cleanup:
+    if (cands)
+        for (size_t i = 0; i < TB; i++) free(cands[i].e);
+    free(cands);
+    free(margin);
+    free(entries);
+    free(heaps);
+    free(scores);
+    free(merged);
+    return rc;
+}
+
+/* ---- search ------------------------------------------------------------------------------- */
+
+typedef void (*topk_select_fn)(topk_heap *, const float *, const uint64_t *, size_t);
+
+size_t wrk_topk_gemm_block_rows(size_t B) {
+    size_t nb = TOPK_GEMM_SCORES_FLOATS / (B ? B : 1);
+    return nb < 64 ? 64 : nb > 2048 ? 2048 : nb & ~(size_t)15;
+}
+
 int wrk_topk_search(const wrk_topk *ix, const float *q, size_t B, size_t K, uint64_t *out_ids,
                     float *out_scores, size_t *k_out, char *err) {
     size_t d = ix->d, N = ix->n;
@@ -516,7 +787,8 @@ int wrk_topk_search(const wrk_topk *ix, const float *q, size_t B, size_t K, uint
         return rv_fail(err, "top-k search: queries or output buffers are NULL");
     if (B > INT_MAX || B > SIZE_MAX / d / sizeof(float))
         return rv_fail(err, "top-k search: %zu queries of %zu floats are too many", B, d);
-    if (topk_check_rows(q, B, d, NULL, "query", err) != 0) return rv_fail_wrap(err, "top-k search");
+    if (topk_check_rows(q, B, d, NULL, "query", NULL, err) != 0)
+        return rv_fail_wrap(err, "top-k search");
     if (N == 0) return 0;
     size_t k = K < N ? K : N;
 
@@ -524,18 +796,25 @@ int wrk_topk_search(const wrk_topk *ix, const float *q, size_t B, size_t K, uint
         ix->path == WRK_TOPK_GEMM || (ix->path == WRK_TOPK_AUTO && B >= WRK_TOPK_GEMM_MIN_BATCH);
     topk_scan_fn scan_fn = topk_scan_generic;
     topk_select_fn select_fn = topk_select_generic;
+    topk_scan_bf16_fn scan_bf16_fn = topk_scan_bf16_generic;
 #ifdef TOPK_X86
     if (ix->simd && topk_cpu_has_avx2()) {
         scan_fn = topk_scan_avx2;
         select_fn = topk_select_avx2;
+        scan_bf16_fn = topk_scan_bf16_avx2;
     }
 #endif
+    if (!gemm && ix->keys_bf16) {
+        if (topk_search_bf16(ix, q, B, k, scan_fn, scan_bf16_fn, out_ids, out_scores, err) != 0)
+            return -1;
+        *k_out = k;
+        return 0;
+    }
     /* Block rows depend on (B, d) only, so a key's score, and thus the answer, is the same for
      * any thread count. */
     size_t nb;
     if (gemm) {
-        nb = TOPK_GEMM_SCORES_FLOATS / B;
-        nb = nb < 64 ? 64 : nb > 2048 ? 2048 : nb & ~(size_t)15;
+        nb = wrk_topk_gemm_block_rows(B);
     } else {
         nb = TOPK_SCAN_BLOCK_BYTES / (d * sizeof(float));
         nb = nb < 16 ? 16 : nb & ~(size_t)3;

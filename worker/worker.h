@@ -65,6 +65,13 @@ int wrk_topk_remove(wrk_topk *ix, const uint64_t *ids, size_t n, char *err);
  * path. */
 int wrk_topk_set_kernel(wrk_topk *ix, wrk_topk_path path, int simd, char *err);
 
+/* Keeps a bf16 copy of the keys (on = 1; 0 drops it) that the scan path (batches below
+ * WRK_TOPK_GEMM_MIN_BATCH) reads instead of the floats: half the bytes of a memory-bound scan,
+ * 2 more bytes per key element held. Not an approximation: the keys whose bf16 score is within
+ * twice a proven error bound of the K-th best bf16 score are re-scored in float by the scan
+ * path's own kernel, so the answer is bit-identical to the float scan (docs/topk.md). */
+int wrk_topk_set_bf16(wrk_topk *ix, int on, char *err);
+
 /* Exact top-K by inner product for B queries q (B, d), K ≥ 1.
  * The index returns k = min(K, N) results per query and stores k in *k_out: out_ids (B, k) and
  * out_scores (B, k), packed row after row (query b's results start at b·k), each row sorted by
@@ -72,5 +79,9 @@ int wrk_topk_set_kernel(wrk_topk *ix, wrk_topk_path path, int simd, char *err);
  * N = 0 gives k = 0 and writes nothing. Queries must be finite with norm ≤ WRK_TOPK_MAX_NORM. */
 int wrk_topk_search(const wrk_topk *ix, const float *q, size_t B, size_t K, uint64_t *out_ids,
                     float *out_scores, size_t *k_out, char *err);
+
+/* Rows of keys per sgemm block for a batch of B queries (the benchmark scores the same blocks
+ * without selection to measure the bound). */
+size_t wrk_topk_gemm_block_rows(size_t B);
 
 #endif

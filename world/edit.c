@@ -72,10 +72,9 @@ int world_edit_facts(world *w, const size_t *facts, size_t n, uint64_t seed, wor
     /* the items that state an edited fact, in item order */
     memset(marks, 0, w->n_items > n_facts ? w->n_items : n_facts);
     for (size_t i = 0; i < n; i++) {
-        const world_fact_change *c = &edit->facts[i];
-        marks[world_item_kg(w, c->entity, c->relation)] = 1;
-        marks[world_item_qa(w, c->entity, c->relation)] = 1;
-        marks[world_item_text(w, c->entity, c->relation / w->cfg.passage_facts)] = 1;
+        size_t stating[3];
+        world_fact_items(w, edit->facts[i].entity, edit->facts[i].relation, stating);
+        for (int k = 0; k < 3; k++) marks[stating[k]] = 1;
     }
     for (size_t i = 0; i < w->n_items; i++) n_changed += marks[i];
     edit->items = calloc(n_changed ? n_changed : 1, sizeof *edit->items);

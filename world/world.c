@@ -173,6 +173,12 @@ size_t world_item_text(const world *w, int entity, int passage) {
     return E + 2 * E * R + (size_t)entity * (size_t)w->passages + (size_t)passage;
 }
 
+void world_fact_items(const world *w, int entity, int relation, size_t out[3]) {
+    out[0] = world_item_kg(w, entity, relation);
+    out[1] = world_item_qa(w, entity, relation);
+    out[2] = world_item_text(w, entity, relation / w->cfg.passage_facts);
+}
+
 void world_image_path(int entity, char *buf, size_t cap) {
     snprintf(buf, cap, "img/e%d.png", entity);
 }

@@ -26,9 +26,9 @@
 
 #include "rv.h"
 
-#define WORLD_WORD_MAX      16 /* longest made-up word (names, objects) plus its NUL */
-#define WORLD_MAX_RELATIONS 12 /* readable relation names available */
-#define WORLD_MAX_ENTITIES  100000
+#define WORLD_WORD_MAX      16    /* longest made-up word (names, objects) plus its NUL */
+#define WORLD_MAX_RELATIONS 12    /* readable relation names available */
+#define WORLD_MAX_ENTITIES  10000 /* the all-pairs picture check grows as E^2 */
 #define WORLD_MAX_OBJECTS   10000
 #define WORLD_MIN_IMAGE     8
 #define WORLD_MAX_IMAGE     256
@@ -123,6 +123,8 @@ size_t world_item_image_text(const world *w, int entity);
 size_t world_item_kg(const world *w, int entity, int relation);
 size_t world_item_qa(const world *w, int entity, int relation);
 size_t world_item_text(const world *w, int entity, int passage);
+/* The three items stating a fact: its KG triple, its QA pair and the passage holding it. */
+void world_fact_items(const world *w, int entity, int relation, size_t out[3]);
 /* "img/e<entity>.png": where world_write puts the picture, relative to the JSONL files. */
 void world_image_path(int entity, char *buf, size_t cap);
 

@@ -49,8 +49,6 @@ static inline uint64_t world_rng_below(world_rng *r, uint64_t n) {
 /* Draws every entity's picture into w->pictures, each at least cfg.min_image_distance from
  * all earlier ones (picture.c). */
 int world_draw_pictures(world *w, char *err);
-/* RMS difference of two (S, S, 3) pictures, pixels scaled to [0, 1]. */
-double world_image_distance(const uint8_t *a, const uint8_t *b, int size);
 
 /* Builds the item at position idx from the current facts into *it (world.c). */
 int world_build_item(const world *w, size_t idx, world_item *it, char *err);

@@ -1,17 +1,21 @@
 /* world/write.c — a world on disk, in the input formats `reveal ingest` reads.
  *
  * JSON is written with cJSON (escaping is its job) one object per line; pictures are PNG
- * (stb_image_write). Every file is written atomically into a temporary directory beside the
- * destination, which is then renamed into place (or exchanged with an existing world when
- * replacing), so the destination holds a whole world or none. The output is a pure function
- * of the world: the same seed gives byte-identical files.
+ * (stb_image_write). The files go into a temporary directory beside the destination; once
+ * all are written, each file and directory is fsynced and the temporary directory is renamed
+ * into place (or exchanged with an existing world when replacing), so the destination holds
+ * a whole world or none, at one fsync per file rather than the two (file and directory) of
+ * a per-file atomic replace. The output is a pure function of the world: the same seed gives
+ * byte-identical files.
  */
 #define _GNU_SOURCE
 #include "world_internal.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,12 +56,41 @@ static void png_sink(void *ctx, void *data, int size) {
     buf_append(ctx, data, (size_t)size);
 }
 
+/* A plain write: the temporary directory is synced and renamed as a whole (see above). */
 static int write_buf(const char *dir, const char *name, const byte_buf *b, char *err) {
     char path[PATH_CAP];
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
         return rv_fail(err, "%s/%s: path too long", dir, name);
     if (b->oom) return rv_fail(err, "%s: out of memory", path);
-    return rv_write_file_atomic(path, b->data ? b->data : "", b->n, err);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return rv_fail(err, "%s: cannot create: %s", path, strerror(errno));
+    for (size_t done = 0; done < b->n;) {
+        ssize_t k = write(fd, b->data + done, b->n - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            rv_fail(err, "%s: write failed: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        done += (size_t)k;
+    }
+    if (close(fd) != 0) return rv_fail(err, "%s: close failed: %s", path, strerror(errno));
+    return 0;
+}
+
+/* nftw callback: fsync every file, then (FTW_DEPTH) the directory holding it. */
+static int sync_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    int fd = open(path, O_RDONLY | (flag == FTW_DP ? O_DIRECTORY : 0));
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int sync_tree(const char *dir, char *err) {
+    if (nftw(dir, sync_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return rv_fail(err, "%s: fsync failed: %s", dir, strerror(errno));
+    return 0;
 }
 
 static int write_pictures(const world *w, const char *dir, char *err) {
@@ -183,9 +216,8 @@ static int write_edits(const world *w, const world_edit *edit, const char *dir, 
             "old",    w->object_words[c->old_object], "new",      w->object_words[c->new_object]};
         cJSON *obj = json_strings(cJSON_CreateObject(), f, 4);
         cJSON *keys = obj ? cJSON_AddArrayToObject(obj, "items") : NULL;
-        size_t changed[] = {world_item_kg(w, c->entity, c->relation),
-                            world_item_qa(w, c->entity, c->relation),
-                            world_item_text(w, c->entity, c->relation / w->cfg.passage_facts)};
+        size_t changed[3];
+        world_fact_items(w, c->entity, c->relation, changed);
         for (int k = 0; keys && k < 3; k++)
             if (!cJSON_AddItemToArray(keys, cJSON_CreateString(w->items[changed[k]].key)))
                 keys = NULL;
@@ -252,6 +284,21 @@ static int write_manifest(const world *w, const world_edit *edit, const char *di
     return rc;
 }
 
+/* Replacing removes the old directory: only ever one that holds a world, or nothing. */
+static int holds_world_or_nothing(const char *dir) {
+    char path[PATH_CAP];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/world.json", dir);
+    if (stat(path, &st) == 0) return 1;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int entries = 0;
+    for (struct dirent *de; (de = readdir(d));)
+        entries += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    closedir(d);
+    return entries == 0;
+}
+
 int world_write(const world *w, const world_edit *edit, const char *dir_arg, int replace,
                 char *err) {
     char dir[PATH_CAP], tmp[PATH_CAP], img[PATH_CAP], parent[PATH_CAP];
@@ -267,6 +314,8 @@ int world_write(const world *w, const world_edit *edit, const char *dir_arg, int
     if (exists && !replace) return rv_fail(err, "%s: already exists; not replacing it", dir);
     if (exists && !S_ISDIR(st.st_mode))
         return rv_fail(err, "%s: exists and is not a directory", dir);
+    if (exists && !holds_world_or_nothing(dir))
+        return rv_fail(err, "%s: holds files but no world.json; not replacing it", dir);
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", dir, (int)getpid()) >= (int)sizeof tmp ||
         snprintf(img, sizeof img, "%s/img", tmp) >= (int)sizeof img)
         return rv_fail(err, "%s: path too long", dir);
@@ -275,8 +324,7 @@ int world_write(const world *w, const world_edit *edit, const char *dir_arg, int
     size_t counts[N_SOURCES];
     if (write_pictures(w, tmp, err) || write_sources(w, tmp, counts, err) ||
         write_questions(w, tmp, err) || (edit && write_edits(w, edit, tmp, err)) ||
-        write_manifest(w, edit, tmp, counts, err) || rv_fsync_dir(img, err) ||
-        rv_fsync_dir(tmp, err))
+        write_manifest(w, edit, tmp, counts, err) || sync_tree(tmp, err))
         goto fail;
     if (exists) {
         /* swap atomically, then remove the old world (now under the temporary name) */

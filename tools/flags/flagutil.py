@@ -36,8 +36,22 @@ def strip_brackets(text):
 
 
 def clean_space(text):
-    """Collapses runs of white space; the Factbook uses " ++ " as a line separator."""
-    return re.sub(r"\s+", " ", text.replace(" ++ ", "; ")).strip()
+    """Collapses runs of white space; the Factbook uses " ++ " as a line separator, which
+    becomes "; " unless a sentence ended there."""
+    text = re.sub(r"([.!?])\s*\+\+\s*", r"\1 ", text)
+    return re.sub(r"\s+", " ", text.replace("++", ";")).strip(" ;")
+
+
+def answer_pattern(answer, literal=True):
+    """The answer as a regex: case-insensitive, not inside a longer word or number. With
+    literal=False, `answer` is already a regex (an alternation of escaped answers)."""
+    body = re.escape(answer) if literal else f"(?:{answer})"
+    return re.compile(r"(?<![0-9A-Za-z])" + body + r"(?![0-9A-Za-z])", re.IGNORECASE)
+
+
+def mentions(text, answer):
+    """Does text state the answer (case-insensitive, as a whole word or number)?"""
+    return answer_pattern(answer).search(text) is not None
 
 
 def stable_rank(*parts):

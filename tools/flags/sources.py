@@ -137,13 +137,15 @@ def read_world_countries(npm, registry, facts):
         say("borders", [by_cca3[b] for b in c.get("borders", []) if b in by_cca3])
         idd = c.get("idd") or {}
         if idd.get("root"):
-            suffixes = idd.get("suffixes") or []
-            # Many suffixes are area codes of a shared zone (+1 201, +1 202 ...): the country
-            # code is the root alone.
-            say("calling_code", [idd["root"] + suffixes[0]] if len(suffixes) == 1 else [idd["root"]])
+            suffixes = idd.get("suffixes") or [""]
+            # In the two integrated numbering plans (+1 North America, +7 Russia/Kazakhstan)
+            # the suffixes are area codes and the country code is the root alone; elsewhere
+            # root + suffix is the code (Vatican: +3 906698 and +3 79).
+            say("calling_code", [idd["root"]] if idd["root"] in ("+1", "+7") and len(suffixes) > 1
+                else [idd["root"] + s for s in suffixes])
         say("tld", c.get("tld", []))
         demonyms = (c.get("demonyms") or {}).get("eng") or {}
-        say("demonym", [demonyms[g] for g in ("m", "f") if demonyms.get(g)])
+        say("demonym", [d.strip() for g in ("m", "f") if demonyms.get(g) for d in demonyms[g].split(",")])
         say("landlocked", ["yes" if c.get("landlocked") else "no"])
 
 
@@ -247,6 +249,13 @@ def _looks_like_name(text):
     return bool(re.fullmatch(r"[A-Z][\w'.,’ -]{0,40}", text)) and len(text.split()) <= 4
 
 
+def _capital_names(field):
+    """"Chisinau in Romanian (Kishinev in Russian)" -> ["Chisinau"]; "Pretoria (administrative
+    capital); Cape Town (legislative capital)" -> ["Pretoria", "Cape Town"]."""
+    names = [re.sub(r" in [A-Z][a-z]+$", "", strip_brackets(p)) for p in field.split(";")]
+    return [n for n in names if _looks_like_name(n)]
+
+
 def read_factbook(npm, registry, facts):
     """Capital, borders, demonyms, official languages, TLD, calling code, landlocked; and per
     country the flag description and the passages. Returns {iso2: dict(flag=str,
@@ -264,7 +273,7 @@ def read_factbook(npm, registry, facts):
         if names and names.lower() != "none":
             registry.add_alias(names, iso2)
         capital = _field(profile, ("Government", "Capital", "name", "text")) or ""
-        say("capital", [strip_brackets(p) for p in capital.split(";") if _looks_like_name(strip_brackets(p))])
+        say("capital", _capital_names(capital))
         borders = _field(profile, ("Geography", "Land boundaries", "border countries", "text")) or ""
         borders = re.sub(r"\s[\d,.]+\s*km", "", strip_brackets(borders.split(";")[0]))
         # Only names of countries ("US Naval Base at Guantanamo Bay" is a border, not a neighbour).
@@ -276,11 +285,13 @@ def read_factbook(npm, registry, facts):
                         if strip_brackets(p) and strip_brackets(p).lower() != "none"])
         languages = _flatten(_field(profile, ("People and Society", "Languages")))
         official = []
-        for part in re.split(r"[,;]\s*", languages):
-            if "official" in part:
+        for part in re.split(r"[,;]\s*(?![^()]*\))", languages):
+            # "Nepali (official) 44.6%" is national; "Uighur is official in Xinjiang" regional.
+            if "official" in part and " is " not in part:
                 name = re.sub(r"[\d.]+%|\bofficial\b|\bonly\b", "", strip_brackets(part)).strip(" :")
-                if re.fullmatch(r"[A-Z][A-Za-z' -]{1,30}", name):
-                    official.append(name)
+                name = re.split(r" and | less than| along", name)[0]
+                official += [n.strip() for n in name.split(" or ")
+                             if re.fullmatch(r"[A-Z][A-Za-z'-]*( [A-Za-z'-]+){0,2}", n.strip())]
         say("language", official)
         tld = _field(profile, ("Communications", "Internet country code", "text")) or ""
         say("tld", re.findall(r"\.[a-z]{2}\b", tld)[:1])
@@ -454,7 +465,7 @@ def _wordnet_synsets():
 def read_wordnet(registry, facts):
     """Capitals (instances of "national capital" that are part of a country), demonyms ("a
     native or inhabitant of X"), currencies ("the basic unit of money in X") and
-    "landlocked" in a country's gloss."""
+    "landlocked" in a country's gloss. Of each synset only the first lemma is used."""
     synsets = _wordnet_synsets()
     national_capital = [o for o, s in synsets.items() if s[1] == ["national capital"]]
 
@@ -472,15 +483,20 @@ def read_wordnet(registry, facts):
     for offset, (lexfile, lemmas, ptrs, gloss) in sorted(synsets.items()):
         holonyms = [country_of[t] for p, t in ptrs if p in ("#p", "#m") and t in country_of]
         if lexfile == "15" and any(p == "@i" and t in national_capital for p, t in ptrs):
+            # Only the first lemma: the others are former names (Frunze, Edo), epithets
+            # ("Eternal City", "capital of Nepal") or colloquial ("Aussie", "Kiwi").
             for iso2 in holonyms:
-                facts.add(iso2, "capital", "wordnet",
-                          [lemma for lemma in lemmas if "capital" not in lemma.lower()])
+                facts.add(iso2, "capital", "wordnet", lemmas[:1])
         if lexfile == "18" and gloss.startswith("a native or inhabitant of"):
             for iso2 in holonyms:
-                facts.add(iso2, "demonym", "wordnet", lemmas)
+                facts.add(iso2, "demonym", "wordnet", lemmas[:1])
         money = re.match(r"the basic unit of money in ([^;,]+)", gloss)
-        if money and registry.resolve(money.group(1)):
-            facts.add(registry.resolve(money.group(1)), "currency", "wordnet", lemmas[:1])
+        iso2 = registry.resolve(money.group(1)) if money else None
+        if iso2:
+            # WordNet 3.0 (2006) still has replaced currencies (Ecuador's sucre, Estonia's
+            # kroon): keep a unit only when a current source names the same unit.
+            units = {fold(v).split()[-1] for _, vals in facts.sources(iso2, "currency") for v in vals}
+            facts.add(iso2, "currency", "wordnet", [u for u in lemmas[:1] if fold(u).split()[-1] in units])
         if offset in country_of and "landlocked" in gloss:
             facts.add(country_of[offset], "landlocked", "wordnet", ["yes"])
 

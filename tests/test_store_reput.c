@@ -1,4 +1,4 @@
-/* tests/test_store_idempotent.c — putting what a store already holds writes nothing: every
+/* tests/test_store_reput.c — putting what a store already holds writes nothing: every
  * outcome is MEM_PUT_UNCHANGED and RocksDB's sequence number does not move, in the same
  * process, after a reopen, and when the items come back in another order. */
 #include "test_store_util.h"
@@ -30,7 +30,7 @@ static uint64_t sequence(mem_store *s) {
 
 int main(void) {
     char err[RV_ERR_MAX], dir[64];
-    tmp_dir_make(dir, sizeof dir, "store_idem");
+    tmp_dir_make(dir, sizeof dir, "store_reput");
     static Reveal__KnowledgeItem items[N], reversed[N];
     static uint8_t px[N][16 * 16 * 3];
     static Reveal__Image im[N];
@@ -79,5 +79,5 @@ int main(void) {
     CHECK(sequence(s) == seq1);
     mem_close(s);
     tmp_dir_remove(dir);
-    return check_report("store_idempotent");
+    return check_report("store_reput");
 }
