@@ -125,6 +125,24 @@ static void bench_adamw(trn_params *p, int threads) {
            nrm * 1e3, p->n_elements, REPEATS, ld);
 }
 
+/* The replica checksum of DESIGN.md §4, over the whole parameter buffer. */
+static void bench_checksum(const trn_params *p) {
+    double t[REPEATS];
+    char ld[32];
+    uint64_t h = 0;
+    for (int r = 0; r < REPEATS; r++) {
+        double t0 = rv_now();
+        h ^= trn_params_checksum(p);
+        t[r] = rv_now() - t0;
+    }
+    load(ld, sizeof ld);
+    double s = median(t, REPEATS);
+    printf("check   parameter checksum over %.1f MB: %.2f ms (%.1f GB/s), median of %d, load %s "
+           "[%016llx]\n",
+           (double)p->total * sizeof(float) / 1e6, s * 1e3,
+           (double)p->total * sizeof(float) / s / 1e9, REPEATS, ld, (unsigned long long)h);
+}
+
 static void bench_ckpt(trn_params *p, const char *dir) {
     char path[4096], err[RV_ERR_MAX], ld[32];
     snprintf(path, sizeof path, "%s/bench_engine_infra.ckpt", dir);
@@ -242,6 +260,7 @@ int main(int argc, char **argv) {
     printf("command: %s %s   (%d cores)\n", argv[0], dir, (int)sysconf(_SC_NPROCESSORS_ONLN));
     bench_adamw(&p, 1);
     bench_adamw(&p, 2);
+    bench_checksum(&p);
     bench_ckpt(&p, dir);
     bench_tokenizer();
     trn_params_free(&p);
