@@ -93,7 +93,9 @@ int trn_score_table_add(trn_score_table *t, const char *type, double score, char
         char *name = strdup(type);
         if (!name) return rv_fail(err, "score table: out of memory");
         memmove(t->rows + at + 1, t->rows + at, (t->n_rows - at) * sizeof *t->rows);
-        t->rows[at] = (trn_score_row){name, 0, 0.0};
+        t->rows[at].type = name;
+        t->rows[at].count = 0;
+        t->rows[at].sum = 0.0;
         t->n_rows++;
     }
     t->rows[at].count++;
