@@ -1,7 +1,7 @@
 /* tests/test_metrics_text.c — the text rules of training/metrics.h against values worked out by
  * hand: VQA answer normalisation (each rule alone, then combined), VQA accuracy in its three
- * scorings, the caption tokeniser, and the errors on bad input. Parts: normalize, accuracy,
- * tokens, errors (argv[1]).
+ * scorings, the caption tokeniser, the errors on bad input, and properties over random
+ * strings. Parts: normalize, accuracy, tokens, errors, random (argv[1]).
  */
 #include "check.h"
 #include "metrics.h"
@@ -200,6 +200,117 @@ static void test_errors(void) {
     CHECK(out == NULL);
 }
 
+/* Pieces random strings are made of: words of the rule tables, punctuation, digits, folded
+ * and unfolded letters, combining marks, spaces of several kinds, and bytes that break UTF-8. */
+static const char *const pieces[] = {"the",
+                                     "A",
+                                     "an",
+                                     "Two",
+                                     "none",
+                                     "ten",
+                                     "dont",
+                                     "isnt",
+                                     "somebody'd",
+                                     "yall",
+                                     "red",
+                                     "1",
+                                     "000",
+                                     "3",
+                                     ",",
+                                     ".",
+                                     "-",
+                                     "/",
+                                     "?",
+                                     "!",
+                                     "'",
+                                     ":",
+                                     "(",
+                                     ")",
+                                     "\\",
+                                     "\"",
+                                     "`",
+                                     " ",
+                                     "  ",
+                                     "\t",
+                                     "\n",
+                                     "\xC2\xA0",
+                                     "\xE3\x80\x80",
+                                     "É",
+                                     "ß",
+                                     "Œ",
+                                     "ŉ",
+                                     "Ǆ",
+                                     "ș",
+                                     "猫",
+                                     "Α",
+                                     "Ё",
+                                     "\xCC\x81",
+                                     "«",
+                                     "\xE2\x80\x94",
+                                     "×",
+                                     "\xFF",
+                                     "\xC3",
+                                     "\xED\xA0\x80",
+                                     "\xF0\x9F\x98\x80"};
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint32_t rng_next(void) {
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(rng_state >> 33);
+}
+
+/* Output is valid UTF-8, has no leading, trailing or doubled spaces. */
+static int well_formed(const char *s) {
+    size_t n = strlen(s);
+    if (!rv_utf8_valid(s, n, NULL)) return 0;
+    if (n && (s[0] == ' ' || s[n - 1] == ' ')) return 0;
+    return strstr(s, "  ") == NULL;
+}
+
+/* On 20,000 random strings: normalisation and tokenisation succeed exactly when the input is
+ * valid UTF-8, give well-formed output, and are idempotent (a normalised answer normalises to
+ * itself, so comparing normalised answers is stable); a prediction scores 1 against itself. */
+static void test_random(void) {
+    char text[512], err[RV_ERR_MAX];
+    int failures_before = check_failures;
+    for (int it = 0; it < 20000 && check_failures - failures_before < 10; it++) {
+        size_t n = 0, parts = rng_next() % 12;
+        for (size_t p = 0; p < parts; p++) {
+            const char *piece = pieces[rng_next() % (sizeof pieces / sizeof pieces[0])];
+            size_t len = strlen(piece);
+            if (n + len >= sizeof text) break;
+            memcpy(text + n, piece, len);
+            n += len;
+        }
+        text[n] = '\0';
+        int valid = rv_utf8_valid(text, n, NULL);
+        char *a = NULL, *b = NULL;
+        int rc = trn_vqa_normalize(text, &a, err);
+        CHECKF(rc == (valid ? 0 : -1), "normalize of string %d: rc %d, valid %d", it, rc, valid);
+        if (!rc) {
+            CHECKF(well_formed(a), "normalize of string %d gave \"%s\"", it, a);
+            REQUIRE(trn_vqa_normalize(a, &b, err) == 0);
+            CHECKF(!strcmp(a, b), "not idempotent: \"%s\" -> \"%s\" -> \"%s\"", text, a, b);
+            double acc = 0;
+            const char *const self[] = {text};
+            REQUIRE(trn_vqa_accuracy(text, self, 1, TRN_VQA_EXACT, &acc, err) == 0);
+            CHECK(acc == 1.0);
+        }
+        free(a);
+        free(b);
+        a = b = NULL;
+        rc = trn_caption_tokens(text, TRN_TOK_CAPTION, &a, err);
+        CHECKF(rc == (valid ? 0 : -1), "tokens of string %d: rc %d, valid %d", it, rc, valid);
+        if (!rc) {
+            CHECKF(well_formed(a), "tokens of string %d gave \"%s\"", it, a);
+            REQUIRE(trn_caption_tokens(a, TRN_TOK_CAPTION, &b, err) == 0);
+            CHECKF(!strcmp(a, b), "tokens not idempotent: \"%s\" -> \"%s\" -> \"%s\"", text, a, b);
+        }
+        free(a);
+        free(b);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *part = argc > 1 ? argv[1] : "";
     if (!strcmp(part, "normalize"))
@@ -210,8 +321,10 @@ int main(int argc, char **argv) {
         test_tokens();
     else if (!strcmp(part, "errors"))
         test_errors();
+    else if (!strcmp(part, "random"))
+        test_random();
     else {
-        fprintf(stderr, "usage: %s normalize|accuracy|tokens|errors\n", argv[0]);
+        fprintf(stderr, "usage: %s normalize|accuracy|tokens|errors|random\n", argv[0]);
         return 2;
     }
     return check_report(part);
