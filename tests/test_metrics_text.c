@@ -32,6 +32,8 @@ static void test_normalize(void) {
     norm_is("Łódź", "lodz");
     norm_is("Ærøskøbing", "aeroskobing");
     norm_is("Þór", "thor");
+    norm_is("Ĳsselmeer", "ijsselmeer");
+    norm_is("ŉ", "'n");
     norm_is("naïve façade", "naive facade");
     norm_is("ÿ Ÿ", "y y");
     norm_is("İstanbul", "istanbul");
