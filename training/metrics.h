@@ -6,6 +6,9 @@
  * Text is NUL-terminated UTF-8; invalid UTF-8 is refused with the byte offset of the first bad
  * byte. Every function returns 0 or -1 and fills err (RV_ERR_MAX bytes, may be NULL).
  *
+ * No function keeps state between calls; distinct sets and tables may be used from different
+ * threads at once.
+ *
  * Ownership: a `char **out` receives a malloc'ed string the caller frees with free(); a
  * `cJSON **out` receives a tree the caller frees with cJSON_Delete(); a trn_caption_set and a
  * trn_score_table own copies of everything added to them and free them in their *_free. On
@@ -66,15 +69,16 @@ int trn_caption_set_add(trn_caption_set *s, const char *candidate, const char *c
                         size_t n_refs, char *err);
 size_t trn_caption_set_count(const trn_caption_set *s);
 
-enum { TRN_BLEU_N = 4 };
+/* n-gram orders 1..4 of BLEU-4 and CIDEr-D */
+enum { TRN_NGRAM_N = 4 };
 
 typedef struct {
-    double bleu;                  /* BP * exp(mean_n log precision[n]) */
-    double precision[TRN_BLEU_N]; /* p_n for n = 1..4 (after smoothing, if any) */
-    long matches[TRN_BLEU_N];     /* clipped n-gram matches, summed over the corpus */
-    long totals[TRN_BLEU_N];      /* candidate n-grams, summed over the corpus */
-    long cand_len, ref_len;       /* c and r of the brevity penalty, in tokens */
-    double brevity_penalty;       /* 1 if c > r, else exp(1 - r / c); 0 when c = 0 */
+    double bleu;                   /* BP * exp(mean_n log precision[n]) */
+    double precision[TRN_NGRAM_N]; /* p_n for n = 1..4 (after smoothing, if any) */
+    long matches[TRN_NGRAM_N];     /* clipped n-gram matches, summed over the corpus */
+    long totals[TRN_NGRAM_N];      /* candidate n-grams, summed over the corpus */
+    long cand_len, ref_len;        /* c and r of the brevity penalty, in tokens */
+    double brevity_penalty;        /* 1 if c > r, else exp(1 - r / c); 0 when c = 0 */
 } trn_bleu_result;
 
 /* Corpus BLEU-4 (Papineni et al. 2002) over every item of s, without smoothing: a corpus with

@@ -16,7 +16,7 @@
 
 /* One n-gram (n = 1..4 token ids) with two values whose meaning depends on the map's use. */
 typedef struct {
-    uint32_t w[TRN_BLEU_N];
+    uint32_t w[TRN_NGRAM_N];
     uint32_t n; /* 0 marks an empty slot */
     double a, b;
 } ngram_entry;
@@ -254,7 +254,7 @@ fail:
 /* Counts the n-grams (n = 1..4) of sentence st into m, adding 1 to field a per occurrence. */
 static int count_ngrams(const trn_caption_set *s, sentence st, ngram_map *m) {
     const uint32_t *w = s->ids + st.start;
-    for (uint32_t n = 1; n <= TRN_BLEU_N; n++)
+    for (uint32_t n = 1; n <= TRN_NGRAM_N; n++)
         for (size_t i = 0; i + n <= st.len; i++) {
             ngram_entry *e = ngram_upsert(m, w + i, n);
             if (!e) return -1;
@@ -289,7 +289,7 @@ static int bleu_counts(const trn_caption_set *s, size_t i, ngram_map *cand, ngra
         const ngram_entry *e = &cand->slots[j];
         if (e->n) r->matches[e->n - 1] += (long)(e->a < e->b ? e->a : e->b);
     }
-    for (size_t n = 1; n <= TRN_BLEU_N; n++)
+    for (size_t n = 1; n <= TRN_NGRAM_N; n++)
         if (c.len >= n) r->totals[n - 1] += (long)(c.len - n + 1);
     r->cand_len += (long)c.len;
     r->ref_len += best;
@@ -300,7 +300,7 @@ static int bleu_counts(const trn_caption_set *s, size_t i, ngram_map *cand, ngra
 static void bleu_finish(trn_bleu_result *r, int smooth) {
     double log_sum = 0;
     int zero = 0;
-    for (int n = 0; n < TRN_BLEU_N; n++) {
+    for (int n = 0; n < TRN_NGRAM_N; n++) {
         double m = (double)r->matches[n], t = (double)r->totals[n];
         if (smooth && n > 0) {
             m += 1;
@@ -318,7 +318,7 @@ static void bleu_finish(trn_bleu_result *r, int smooth) {
         r->brevity_penalty = 1.0;
     else
         r->brevity_penalty = exp(1.0 - (double)r->ref_len / (double)r->cand_len);
-    r->bleu = zero ? 0.0 : r->brevity_penalty * exp(log_sum / TRN_BLEU_N);
+    r->bleu = zero ? 0.0 : r->brevity_penalty * exp(log_sum / TRN_NGRAM_N);
 }
 
 static int bleu_run(const trn_caption_set *s, size_t first, size_t end, int smooth,
@@ -356,10 +356,10 @@ int trn_bleu_sentence(const trn_caption_set *s, size_t i, trn_bleu_result *out, 
  * log max(1, df)), with df from the map df (field a). norm[n-1] receives the L2 norm of the
  * n-gram part. */
 static int cider_vector(const trn_caption_set *s, sentence st, const ngram_map *df, double log_n,
-                        ngram_map *m, double norm[TRN_BLEU_N]) {
+                        ngram_map *m, double norm[TRN_NGRAM_N]) {
     ngram_clear(m);
     if (count_ngrams(s, st, m)) return -1;
-    for (int n = 0; n < TRN_BLEU_N; n++) norm[n] = 0;
+    for (int n = 0; n < TRN_NGRAM_N; n++) norm[n] = 0;
     for (size_t j = 0; j < m->cap; j++) {
         ngram_entry *e = &m->slots[j];
         if (!e->n) continue;
@@ -368,7 +368,7 @@ static int cider_vector(const trn_caption_set *s, sentence st, const ngram_map *
         e->b = e->a * (log_n - log(dfc));
         norm[e->n - 1] += e->b * e->b;
     }
-    for (int n = 0; n < TRN_BLEU_N; n++) norm[n] = sqrt(norm[n]);
+    for (int n = 0; n < TRN_NGRAM_N; n++) norm[n] = sqrt(norm[n]);
     return 0;
 }
 
@@ -392,13 +392,13 @@ static int cider_scores(const trn_caption_set *s, ngram_map *df, ngram_map *seen
     double log_n = log((double)s->n_items), total = 0;
     for (size_t i = 0; i < s->n_items; i++) {
         sentence c = s->sents[s->item_first[i]];
-        double cnorm[TRN_BLEU_N], rnorm[TRN_BLEU_N], sum[TRN_BLEU_N] = {0};
+        double cnorm[TRN_NGRAM_N], rnorm[TRN_NGRAM_N], sum[TRN_NGRAM_N] = {0};
         if (cider_vector(s, c, df, log_n, cand, cnorm)) return -1;
         size_t n_refs = s->item_first[i + 1] - s->item_first[i] - 1;
         for (size_t k = s->item_first[i] + 1; k < s->item_first[i + 1]; k++) {
             sentence rs = s->sents[k];
             if (cider_vector(s, rs, df, log_n, ref, rnorm)) return -1;
-            double dot[TRN_BLEU_N] = {0};
+            double dot[TRN_NGRAM_N] = {0};
             /* CIDEr-D clips the candidate's weight at the reference's. */
             for (size_t j = 0; j < cand->cap; j++) {
                 const ngram_entry *ce = &cand->slots[j];
@@ -407,14 +407,14 @@ static int cider_scores(const trn_caption_set *s, ngram_map *df, ngram_map *seen
             }
             double delta = (double)c.len - (double)rs.len;
             double penalty = exp(-delta * delta / (2.0 * CIDER_SIGMA * CIDER_SIGMA));
-            for (int n = 0; n < TRN_BLEU_N; n++) {
+            for (int n = 0; n < TRN_NGRAM_N; n++) {
                 double cos = cnorm[n] > 0 && rnorm[n] > 0 ? dot[n] / (cnorm[n] * rnorm[n]) : 0.0;
                 sum[n] += cos * penalty;
             }
         }
         double score = 0;
-        for (int n = 0; n < TRN_BLEU_N; n++) score += sum[n];
-        score = CIDER_SCALE * score / TRN_BLEU_N / (double)n_refs;
+        for (int n = 0; n < TRN_NGRAM_N; n++) score += sum[n];
+        score = CIDER_SCALE * score / TRN_NGRAM_N / (double)n_refs;
         if (per_item) per_item[i] = score;
         total += score;
     }

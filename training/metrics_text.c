@@ -372,13 +372,13 @@ int trn_vqa_accuracy(const char *prediction, const char *const *answers, size_t 
         goto cleanup;
     }
     if (trn_vqa_normalize(prediction, &pred, err)) {
-        rv_fail_wrap(err, "prediction");
+        rv_fail_wrap(err, "vqa accuracy: prediction");
         goto cleanup;
     }
     size_t matches = 0;
     for (size_t i = 0; i < n_answers; i++) {
         if (trn_vqa_normalize(answers[i], &ans, err)) {
-            rv_fail_wrap(err, "accepted answer %zu", i);
+            rv_fail_wrap(err, "vqa accuracy: accepted answer %zu", i);
             goto cleanup;
         }
         match[i] = !strcmp(pred, ans);
