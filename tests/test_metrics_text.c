@@ -186,8 +186,10 @@ static void test_errors(void) {
     fails_with(trn_vqa_normalize(NULL, &out, err), err, "NULL");
     const char *const good[] = {"yes", "no"};
     const char *const bad[] = {"yes", "n\xFFo"};
-    fails_with(trn_vqa_accuracy("yes", bad, 2, TRN_VQA_EXACT, &acc, err), err, "accepted answer 1");
-    fails_with(trn_vqa_accuracy("\xFF", good, 2, TRN_VQA_EXACT, &acc, err), err, "prediction");
+    fails_with(trn_vqa_accuracy("yes", bad, 2, TRN_VQA_EXACT, &acc, err), err,
+               "vqa accuracy: accepted answer 1: vqa normalize: invalid UTF-8 at byte 1 (0xff)");
+    fails_with(trn_vqa_accuracy("\xFF", good, 2, TRN_VQA_EXACT, &acc, err), err,
+               "vqa accuracy: prediction: vqa normalize: invalid UTF-8 at byte 0");
     fails_with(trn_vqa_accuracy("yes", good, 0, TRN_VQA_EXACT, &acc, err), err,
                "no accepted answers");
     fails_with(trn_vqa_accuracy("yes", good, 1, TRN_VQA_MIN3_LOO, &acc, err), err, "at least 2");
