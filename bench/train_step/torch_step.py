@@ -19,8 +19,8 @@ updated-weight differences from the float64 reference (max |x - ref| / max |ref|
 the worst tensor named). Exit status 1 when the C step is further from the reference than the
 bounds below.
 
-time: median step time (forward, backward, clipping, AdamW) over --steps after --warmup, in
-float32, with --threads intra-op threads (the BLAS thread count is OPENBLAS_NUM_THREADS) and
+time: median step time (forward, backward, clipping, AdamW), wall and process CPU time, over
+--steps after --warmup, in float32, with --threads intra-op threads (the BLAS thread count is OPENBLAS_NUM_THREADS) and
 optionally the model traced with torch.jit. Prints a RESULT line for run.sh.
 
 Dump layout (little-endian, written by bench_train_step.c dump_step): b"RVTSTEP1"; int32 B, TS,
@@ -240,19 +240,21 @@ def timing(d, threads, jit, steps, warmup):
     if jit:
         fwd = torch.jit.trace(model, inputs(d), check_trace=False)
     step = make_step(d, model, fwd, foreach=True)
-    times = []
+    times, cpus = [], []
     for s in range(warmup + steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = step().item()
-        t = time.perf_counter() - t0
+        t, c = time.perf_counter() - t0, time.process_time() - c0
         if s >= warmup:
             times.append(t)
-        print("step %3d%s loss %.4f  %.1f ms" % (s, " (warm-up)" if s < warmup else "", loss,
-                                                 t * 1e3), flush=True)
-    m = statistics.median(times)
-    print("torch %s, %d threads, jit %s: step median %.1f ms over %d steps"
-          % (torch.__version__, threads, "trace" if jit else "off", m * 1e3, steps))
-    print("RESULT torch_step_ms=%.2f threads=%d jit=%d" % (m * 1e3, threads, int(jit)))
+            cpus.append(c)
+        print("step %3d%s loss %.4f  %.1f ms (cpu %.1f ms)"
+              % (s, " (warm-up)" if s < warmup else "", loss, t * 1e3, c * 1e3), flush=True)
+    m, mc = statistics.median(times), statistics.median(cpus)
+    print("torch %s, %d threads, jit %s: step median %.1f ms, cpu %.1f ms, over %d steps"
+          % (torch.__version__, threads, "trace" if jit else "off", m * 1e3, mc * 1e3, steps))
+    print("RESULT torch_step_ms=%.2f torch_cpu_ms=%.2f threads=%d jit=%d"
+          % (m * 1e3, mc * 1e3, threads, int(jit)))
     return 0
 
 
