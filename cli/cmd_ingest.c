@@ -85,6 +85,20 @@ static void on_progress(void *ctx, const mem_ingest_counts *c) {
     p->live_shown = p->tty;
 }
 
+static void print_summary(const mem_ingest_options *o, const mem_ingest_counts *n) {
+    double rate = n->seconds > 0 ? (double)n->read / n->seconds : 0.0;
+    if (o->dry_run)
+        printf("dry run: read %llu, valid %llu, rejected %llu, %.0f items/s; nothing written\n",
+               (unsigned long long)n->read, (unsigned long long)n->valid,
+               (unsigned long long)n->rejected, rate);
+    else
+        printf("read %llu, added %llu, unchanged %llu, replaced %llu, rejected %llu, %.0f "
+               "items/s; the store holds %llu items\n",
+               (unsigned long long)n->read, (unsigned long long)n->added,
+               (unsigned long long)n->unchanged, (unsigned long long)n->replaced,
+               (unsigned long long)n->rejected, rate, (unsigned long long)n->store_items);
+}
+
 int cmd_ingest(int argc, char **argv) {
     static const struct option opts[] = {{"type", required_argument, 0, 't'},
                                          {"input", required_argument, 0, 'i'},
@@ -184,19 +198,8 @@ int cmd_ingest(int argc, char **argv) {
     char err[RV_ERR_MAX];
     int rc = mem_ingest(&o, &n, err);
     if (ps.live_shown) fputs("\r\033[K", stderr);
-    double rate = n.seconds > 0 ? (double)n.read / n.seconds : 0.0;
-    if (rc != 0 && n.read == 0)
-        ; /* nothing was read: the error line below says all */
-    else if (o.dry_run)
-        printf("dry run: read %llu, valid %llu, rejected %llu, %.0f items/s; nothing written\n",
-               (unsigned long long)n.read, (unsigned long long)n.valid,
-               (unsigned long long)n.rejected, rate);
-    else
-        printf("read %llu, added %llu, unchanged %llu, replaced %llu, rejected %llu, %.0f "
-               "items/s; the store holds %llu items\n",
-               (unsigned long long)n.read, (unsigned long long)n.added,
-               (unsigned long long)n.unchanged, (unsigned long long)n.replaced,
-               (unsigned long long)n.rejected, rate, (unsigned long long)n.store_items);
+    /* A run that failed before reading a line has no summary; its error line says it all. */
+    if (rc == 0 || n.read > 0) print_summary(&o, &n);
     fflush(stdout);
     if (rc != 0) {
         fprintf(stderr, "reveal ingest: %s\n", err);

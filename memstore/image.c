@@ -58,35 +58,51 @@ static void area_spans(area_span *spans, float *pool, uint32_t out, uint32_t in)
 
 int mem_image_resize_area(unsigned char *out, uint32_t ow, uint32_t oh, const unsigned char *in,
                           uint32_t iw, uint32_t ih, uint32_t ch, char *err) {
-    /* Separable: rows first into a float buffer (ih, ow, ch), then columns. */
+    if (ch == 0 || ch > 4 || !ow || !oh || !iw || !ih)
+        return rv_fail(err, "cannot resize a %ux%u image with %u channels to %ux%u", iw, ih, ch, ow,
+                       oh);
+    if (iw == ow && ih == oh) { /* every output pixel covers exactly its source pixel */
+        memcpy(out, in, (size_t)ow * oh * ch);
+        return 0;
+    }
+    /* Separable: rows first into a float buffer, then columns, one output row at a time. */
     int rc = -1;
+    size_t row = (size_t)ow * ch;
     area_span *xs = malloc(sizeof *xs * ow), *ys = malloc(sizeof *ys * oh);
     float *xw = malloc(sizeof *xw * (iw + 2 * (size_t)ow));
     float *yw = malloc(sizeof *yw * (ih + 2 * (size_t)oh));
-    float *tmp = malloc(sizeof *tmp * (size_t)ih * ow * ch); // (ih, ow, ch)
-    if (!xs || !ys || !xw || !yw || !tmp) {
+    float *tmp = malloc(sizeof *tmp * (size_t)ih * row); // (ih, ow, ch)
+    float *acc = malloc(sizeof *acc * row);              // (ow, ch)
+    if (!xs || !ys || !xw || !yw || !tmp || !acc) {
         rv_fail(err, "out of memory resizing a %u×%u image to %u×%u", iw, ih, ow, oh);
         goto cleanup;
     }
     area_spans(xs, xw, ow, iw);
     area_spans(ys, yw, oh, ih);
-    for (uint32_t y = 0; y < ih; y++)
-        for (uint32_t o = 0; o < ow; o++)
-            for (uint32_t c = 0; c < ch; c++) {
-                float acc = 0;
-                for (uint32_t k = 0; k < xs[o].count; k++)
-                    acc += xs[o].weight[k] * in[((size_t)y * iw + xs[o].first + k) * ch + c];
-                tmp[((size_t)y * ow + o) * ch + c] = acc;
-            }
-    for (uint32_t o = 0; o < oh; o++)
-        for (uint32_t x = 0; x < ow; x++)
-            for (uint32_t c = 0; c < ch; c++) {
-                float acc = 0;
-                for (uint32_t k = 0; k < ys[o].count; k++)
-                    acc += ys[o].weight[k] * tmp[((size_t)(ys[o].first + k) * ow + x) * ch + c];
-                int v = (int)(acc + 0.5f);
-                out[((size_t)o * ow + x) * ch + c] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
-            }
+    for (uint32_t y = 0; y < ih; y++) {
+        const unsigned char *src = in + (size_t)y * iw * ch; // (iw, ch)
+        float *dst = tmp + (size_t)y * row;                  // (ow, ch)
+        for (uint32_t o = 0; o < ow; o++) {
+            float sum[4] = {0, 0, 0, 0};
+            const unsigned char *px = src + (size_t)xs[o].first * ch;
+            for (uint32_t k = 0; k < xs[o].count; k++, px += ch)
+                for (uint32_t c = 0; c < ch; c++) sum[c] += xs[o].weight[k] * px[c];
+            for (uint32_t c = 0; c < ch; c++) dst[(size_t)o * ch + c] = sum[c];
+        }
+    }
+    for (uint32_t o = 0; o < oh; o++) {
+        memset(acc, 0, sizeof *acc * row);
+        for (uint32_t k = 0; k < ys[o].count; k++) {
+            const float *src = tmp + (size_t)(ys[o].first + k) * row;
+            float w = ys[o].weight[k];
+            for (size_t i = 0; i < row; i++) acc[i] += w * src[i];
+        }
+        unsigned char *dst = out + (size_t)o * row;
+        for (size_t i = 0; i < row; i++) {
+            int v = (int)(acc[i] + 0.5f);
+            dst[i] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
     rc = 0;
 cleanup:
     free(xs);
@@ -94,6 +110,7 @@ cleanup:
     free(xw);
     free(yw);
     free(tmp);
+    free(acc);
     return rc;
 }
 

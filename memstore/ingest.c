@@ -9,13 +9,16 @@
  */
 #define _GNU_SOURCE
 #include "memstore.h"
+#include "proto.h"
 #include "rv.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void mem_ingest_options_init(mem_ingest_options *o) {
     memset(o, 0, sizeof *o);
@@ -78,6 +81,60 @@ static int check_options(const mem_ingest_options *o, mem_format *format, char *
     return 0;
 }
 
+/* Removes what creations killed before their rename left beside the store: directories
+ * named "<base>.creating.<pid>" whose process no longer exists. */
+static void remove_stale_creations(const char *parent, const char *base) {
+    DIR *d = opendir(parent);
+    if (!d) return;
+    char prefix[NAME_MAX + 16], path[PATH_MAX];
+    snprintf(prefix, sizeof prefix, "%s.creating.", base);
+    size_t n = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, n) != 0) continue;
+        char *end;
+        long pid = strtol(e->d_name + n, &end, 10);
+        if (*end || pid <= 0) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* still creating */
+        snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
+        rv_remove_tree(path, NULL);
+    }
+    closedir(d);
+}
+
+/* Creates a store atomically: it is built in a sibling directory and renamed into place, so a
+ * kill during creation (RocksDB adds column families one at a time) leaves no store or a whole
+ * one, never a database with some of its families. */
+static int create_store(const char *store_dir, const mem_config *cfg, mem_store **s, char *err) {
+    char dir[PATH_MAX], parent[PATH_MAX], tmp[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s", store_dir);
+    for (size_t n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--) dir[n - 1] = 0;
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : dir;
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else if (slash == parent)
+        slash[1] = 0;
+    else
+        *slash = 0;
+    remove_stale_creations(parent, base);
+    snprintf(tmp, sizeof tmp, "%s.creating.%d", dir, (int)getpid());
+    if (mem_open_or_create(tmp, cfg, s, err) != 0) {
+        rv_remove_tree(tmp, NULL);
+        return rv_fail_wrap(err, "cannot create the store %s", dir);
+    }
+    mem_close(*s);
+    *s = NULL;
+    if (rename(tmp, dir) != 0) {
+        rv_fail(err, "%s: cannot move the new store into place: %s", dir, strerror(errno));
+        rv_remove_tree(tmp, NULL);
+        return -1;
+    }
+    if (rv_fsync_dir(parent, err) != 0) return -1;
+    return mem_open(dir, 0, s, err);
+}
+
 /* Opens the store for this ingest, creating it with the command's configuration when the
  * directory is absent or empty. A dry run never creates one: *s stays NULL and cfg tells what
  * a new store would be. */
@@ -98,7 +155,7 @@ static int open_store(const mem_ingest_options *o, mem_store **s, mem_config *cf
     snprintf(cfg->name, sizeof cfg->name, "%s", o->name ? o->name : mem_type_name(o->type));
     cfg->image_size = o->image_size ? o->image_size : MEM_IMAGE_SIZE_DEFAULT;
     if (o->dry_run) return 0;
-    return mem_open_or_create(o->store_dir, cfg, s, err);
+    return create_store(o->store_dir, cfg, s, err);
 }
 
 /* Everything one run needs while reading lines. */
@@ -108,7 +165,8 @@ typedef struct {
     mem_store *store;
     mem_config cfg;
     mem_batch *batch;
-    int unsynced; /* a batch was committed without sync since the last sync */
+    size_t batch_items; /* commit once this many items are staged */
+    int unsynced;       /* a batch was committed without sync since the last sync */
     uint64_t staged_added, staged_replaced; /* outcomes of the batch not yet committed */
     char input_dir[PATH_MAX];
     char input_abs[PATH_MAX];
@@ -180,9 +238,10 @@ static int ingest_item(ingest_run *run, uint64_t lineno, char *reason, char *err
     prov.file = run->input_abs;
     prov.line = lineno;
     item->provenance = &prov;
-    /* A dry run into a new store has no store to ask: the line parsed and its image decoded
-     * to the size the store would get, which is all a new store checks beyond parsing. */
-    if (run->store && mem_validate_item(run->store, item, reason) != 0) goto cleanup;
+    /* A dry run into a new store has no store to ask; its type and image size are the ones
+     * the item was built for, so the item checks of the store are all that is left. */
+    if (run->store ? mem_validate_item(run->store, item, reason) : rv_item_check(item, reason))
+        goto cleanup;
     if (run->o->dry_run) {
         rc = 0;
         run->c->valid++;
@@ -203,7 +262,7 @@ static int ingest_item(ingest_run *run, uint64_t lineno, char *reason, char *err
     if (outcome == MEM_PUT_UNCHANGED) run->c->unchanged++;
     if (outcome == MEM_PUT_REPLACED) run->staged_replaced++;
     rc = 0;
-    if (mem_batch_count(run->batch) >= run->o->batch) rc = commit_batch(run, 0, err);
+    if (mem_batch_count(run->batch) >= run->batch_items) rc = commit_batch(run, 0, err);
 cleanup:
     item->image = NULL;
     item->provenance = NULL;
@@ -226,6 +285,7 @@ int mem_ingest(const mem_ingest_options *o, mem_ingest_counts *c, char *err) {
     run.t0 = rv_now();
     if (check_options(o, &run.format, err) != 0) return -1;
     size_t line_max = o->line_max ? o->line_max : MEM_LINE_MAX;
+    run.batch_items = o->batch ? o->batch : MEM_BATCH_DEFAULT;
     size_t field_max = o->field_max ? o->field_max : MEM_FIELD_MAX;
     if (mem_reader_open(o->input, line_max, &r, err) != 0) return -1;
     c->bytes_total = mem_reader_size(r);

@@ -145,11 +145,6 @@ static void options_create(mem_store *s, int create) {
         rocksdb_options_set_memtable_prefix_bloom_size_ratio(family[i], 0.05);
         rocksdb_options_set_memtable_whole_key_filtering(family[i], 1);
     }
-    /* A put first asks whether its id and logical key exist; for new items the answer is
-     * "no", which a memtable bloom filter gives without searching the memtable's skip list
-     * (that search was over 40% of ingest time). */
-    rocksdb_options_set_memtable_prefix_bloom_size_ratio(family[0], 0.1);
-    rocksdb_options_set_memtable_whole_key_filtering(family[0], 1);
     /* Text compresses well with LZ4 (cheap on ingest); float vectors do not compress. */
     rocksdb_options_set_compression(family[0], rocksdb_lz4_compression);
     rocksdb_options_set_bottommost_compression(family[0], rocksdb_zstd_compression);

@@ -60,9 +60,12 @@ int mem_validate_item(const mem_store *s, const Reveal__KnowledgeItem *item, cha
  * written into buf (NUL-terminated, truncated to cap). Returns its length. */
 size_t mem_item_text(const Reveal__KnowledgeItem *item, char *buf, size_t cap);
 
-/* Staged writes, applied atomically by mem_batch_commit. */
+/* Staged writes, applied atomically by mem_batch_commit; a committed batch is empty and may
+ * be reused. One writer at a time: a batch staged before another write to the store committed
+ * is refused at commit ("stage it again"). */
 mem_batch *mem_batch_new(mem_store *s);
-/* Validates and stages an item. *outcome is MEM_PUT_*; an unchanged item stages nothing. */
+/* Validates and stages an item. *outcome is MEM_PUT_*; an unchanged item stages nothing.
+ * The rules for edits by logical key are in docs/store.md (Puts, edits and deletes). */
 int mem_batch_put_item(mem_batch *b, const Reveal__KnowledgeItem *item, uint64_t *id,
                        int *outcome, char *err);
 /* Stages the removal of an item (its key and value too). Deleting a missing id is an error. */

@@ -7,7 +7,8 @@ images only in dev; dev facts never asked in training; every accepted answer of 
 question occurs in a knowledge item about its country; gold keys name real items;
 summary.json agrees with the files; the support check drops and counts an unsupported
 question; bad arguments are refused with a message; the pixel nearest-neighbour baseline
-scores every dev question; and, once the reveal binary has `ingest`, that it accepts every line
+scores every dev question; counterfactual edits are deterministic, touch only training facts
+and leave no item stating an old answer; and, once the reveal binary has `ingest`, that it accepts every line
 of the four knowledge sources. Run with Debian's /usr/bin/python3.
 """
 
@@ -222,6 +223,65 @@ def check_ingest(out):
         check(r.returncode == 0, f"reveal ingest rejects {name}.jsonl: {r.stderr.strip()[:300]}")
 
 
+def check_counterfactual(out):
+    """tools/flags/counterfactual.py: deterministic per seed; edits only training facts; every
+    item stating an edited fact is rewritten (no item of the country still states an old
+    answer that is not also a new one); the new answers are stated by the edited memory;
+    revert files restore the originals; image paths resolve from where they are written."""
+    tool = os.path.join(SRC, "tools", "flags", "counterfactual.py")
+
+    def run(seed, target):
+        r = subprocess.run([sys.executable, tool, "--data", out, "--out", target, "--seed", str(seed)],
+                           capture_output=True, text=True)
+        check(r.returncode == 0, f"counterfactual --seed {seed} failed: {r.stderr.strip()}")
+        return tree(target)
+
+    c1, c1_again, c2 = (os.path.join(WORK, n) for n in ("cf1", "cf1_again", "cf2"))
+    first = {k: v[0] for k, v in run(1, c1).items()}
+    check(first == {k: v[0] for k, v in run(1, c1_again).items()}, "counterfactual: same seed, different bytes")
+    check(first != {k: v[0] for k, v in run(2, c2).items()}, "counterfactual: seeds 1 and 2 give the same edits")
+
+    facts = {(f["country"], f["relation"]): f for f in load(out, "facts.jsonl")}
+    edits = load(c1, "edits.jsonl")
+    check(len(edits) > 0, "counterfactual: nothing edited")
+    originals = {s: {r["key"]: r for r in load(out, s + ".jsonl")} for s in ("kg", "qa", "text")}
+    edited = {s: {r["key"]: r for r in load(c1, s + ".jsonl")} for s in ("kg", "qa", "text")}
+    for s in ("kg", "qa", "text"):
+        revert = load(os.path.join(c1, "revert"), s + ".jsonl")
+        check([r["key"] for r in revert] == list(edited[s]), f"counterfactual: revert/{s}.jsonl keys differ")
+        for r in revert:
+            orig = dict(originals[s][r["key"]])
+            back = dict(r)
+            if "image" in back:
+                check(os.path.normpath(os.path.join(c1, "revert", back.pop("image"))) ==
+                      os.path.normpath(os.path.join(out, orig.pop("image"))), f"revert {r['key']}: image path")
+            check(back == orig, f"counterfactual: revert/{s}.jsonl {r['key']} is not the original")
+        for r in edited[s].values():
+            check(os.path.isfile(os.path.join(c1, r.get("image", "."))), f"counterfactual {s} {r['key']}: image missing")
+    questions = {(q["country"], q["type"]): q for q in load(c1, "vqa_train.jsonl")}
+    for e in edits:
+        fact = facts[(e["country"], e["relation"])]
+        check(fact["split"] == "train", f"counterfactual edited dev fact {e['country']} {e['relation']}")
+        stated = []
+        for item in fact["items"]:
+            new = edited[item["source"]].get(item["key"])
+            if not check(new is not None, f"counterfactual: {item['key']} ({item['source']}) states "
+                         f"{e['country']} {e['relation']} but was not rewritten"):
+                continue
+            # The fields that state the fact; subjects, questions and titles name the country,
+            # which can be an answer too (Luxembourg's capital is Luxembourg).
+            stated.append(new[{"kg": "object", "qa": "answer", "text": "text"}[item["source"]]])
+        text = "\n".join(stated)
+        gone = [a for a in e["answers_before"] if a.casefold() not in {b.casefold() for b in e["answers_after"]}]
+        for a in gone:
+            check(not re.search(r"(?<![0-9A-Za-z])" + re.escape(a) + r"(?![0-9A-Za-z])", text, re.I),
+                  f"counterfactual {e['country']} {e['relation']}: old answer '{a}' still stated")
+        check(e["answer_after"] in e["answers_after"] and e["answers_after"], f"counterfactual {e['country']}: answers")
+        q = questions.get((e["country"], e["relation"]))
+        check(q is not None and q["answer"] == e["answer_after"] and q["answers"] == e["answers_after"],
+              f"counterfactual {e['country']} {e['relation']}: training question not edited")
+
+
 def main():
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(WORK)
@@ -244,6 +304,7 @@ def main():
     check_drop_counts()
     check_bad_arguments()
     check_baseline(a)
+    check_counterfactual(a)
     check_ingest(a)
     if failures:
         print(f"flags_build: {failures} check(s) failed")

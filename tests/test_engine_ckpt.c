@@ -16,6 +16,8 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +286,23 @@ static void test_refusals(const char *good) {
     trn_ckpt ck;
     CHECK(trn_ckpt_open(bad, &ck, err) == 0);
     if (ck.map) trn_ckpt_close(&ck);
+
+    /* every single-byte change anywhere in the header, and at a stride through the payload,
+     * is refused */
+    int accepted = 0, tried = 0;
+    for (size_t i = 0; i < n; i += i < 64 ? 1 : 97) {
+        b[i] ^= 0x01;
+        write_bytes(bad, b, n);
+        int rc = trn_ckpt_open(bad, &ck, err);
+        if (rc == 0) {
+            fprintf(stderr, "byte %zu flipped: accepted\n", i);
+            accepted++;
+            trn_ckpt_close(&ck);
+        }
+        tried++;
+        b[i] ^= 0x01;
+    }
+    CHECKF(accepted == 0, "%d of %d single-byte changes accepted", accepted, tried);
     unlink(bad);
     free(data);
 
@@ -342,8 +361,8 @@ static void test_refusals(const char *good) {
     trn_ckpt_close(&ck);
 }
 
-/* Saving replaces the file atomically, leaves no temporary file, and a failed save (missing
- * directory, no config) leaves nothing behind. */
+/* Saving replaces the file atomically; a failed save (write error, missing directory, no or
+ * bad config) leaves the previous file intact and no temporary file behind. */
 static void test_save(const char *good) {
     trn_params p;
     init_model(&p, 7);
@@ -354,21 +373,51 @@ static void test_save(const char *good) {
     REQUIRE(trn_ckpt_open(good, &ck, err) == 0);
     CHECK(ck.meta.step == 3);
     trn_ckpt_close(&ck);
-    DIR *d = opendir(".");
-    REQUIRE(d);
-    int leftovers = 0;
-    for (struct dirent *e; (e = readdir(d));) leftovers += strstr(e->d_name, ".tmp.") != NULL;
-    closedir(d);
-    CHECK(leftovers == 0);
+
+    /* a write that fails half way (the file-size limit stands in for a full disk): a clear
+     * error, no temporary file, the previous checkpoint intact */
+    trn_params big;
+    trn_tensor_spec big_spec[] = {{"big", 2, {256, 64}, 1.0f, 1}};
+    REQUIRE(trn_params_init(&big, big_spec, 1, err) == 0);
+    struct rlimit old_limit, small;
+    REQUIRE(getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    small = old_limit;
+    small.rlim_cur = 16384;
+    signal(SIGXFSZ, SIG_IGN);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    trn_ckpt_meta big_meta = {.step = 9, .config = CONFIG, .config_len = strlen(CONFIG)};
+    int rc = trn_ckpt_save(good, &big, &big_meta, err);
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    CHECK(rc == -1);
+    CHECKF(strstr(err, "write failed: File too large"), "%s", err);
+    REQUIRE(trn_ckpt_open(good, &ck, err) == 0);
+    CHECK(ck.meta.step == 3 && ck.n_tensors == 4);
+    trn_ckpt_close(&ck);
+    trn_params_free(&big);
 
     trn_ckpt_meta meta = {.step = 1, .config = CONFIG, .config_len = strlen(CONFIG)};
     CHECK(trn_ckpt_save("no_such_dir/ckpt.bin", &p, &meta, err) == -1);
     CHECKF(strstr(err, "no_such_dir/ckpt.bin.tmp."), "%s", err);
+    meta.config = "{\"d\": 3,";
+    meta.config_len = strlen(meta.config);
+    CHECK(trn_ckpt_save("engine_ckpt_noconfig.bin", &p, &meta, err) == -1);
+    CHECKF(strstr(err, "engine_ckpt_noconfig.bin: the model config is not valid JSON"), "%s", err);
     meta.config = NULL;
     meta.config_len = 0;
     CHECK(trn_ckpt_save("engine_ckpt_noconfig.bin", &p, &meta, err) == -1);
     CHECKF(strstr(err, "a checkpoint needs the model config"), "%s", err);
     CHECK(access("engine_ckpt_noconfig.bin", F_OK) != 0);
+    /* only this test's files: other tests run in the same directory at the same time */
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "%s.tmp.", good);
+    DIR *d = opendir(".");
+    REQUIRE(d);
+    int leftovers = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        leftovers += strncmp(e->d_name, prefix, strlen(prefix)) == 0 ||
+                     strncmp(e->d_name, "engine_ckpt_noconfig.bin", 24) == 0;
+    closedir(d);
+    CHECK(leftovers == 0);
     trn_params_free(&p);
 }
 

@@ -2,7 +2,7 @@
  * tools/golden/make_fixtures.py (torch 1.13 autograd in float64, committed under tests/golden/)
  * hold inputs, weights, an upstream gradient, and PyTorch's output and gradients. Both builds
  * of each layer run on the same inputs; the double build must match to 1e-12 and the float build
- * to 1e-5 (max |error| / max |reference|, per tensor). Usage: golden_layers CASE...
+ * to 1e-5 (max |error| / max |reference|, per tensor). Usage: golden_attention CASE...
  * (attention_self, attention_causal, attention_cross, rmsnorm, mlp, perceiver, crossentropy). */
 #include "gradcheck.h"
 

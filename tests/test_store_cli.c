@@ -255,6 +255,38 @@ static void case_roundtrip(void) {
                strstr(r.out, "items        3\n") && strstr(r.out, "keys         0 of 3 items\n"),
            "stats: %s%s", r.out, r.err);
     cli_free(&r);
+
+    /* Vectors written by two encoder versions show in stats and inspect. */
+    char store[512], err[RV_ERR_MAX];
+    path_of(store, sizeof store, "s_qa");
+    mem_store *st;
+    REQUIRE(mem_open(store, 0, &st, err) == 0);
+    uint64_t ids[3];
+    const char *questions[3] = {"What is the capital of Nepal?", "Which flag is this?",
+                                expected[4].fields[0][1]};
+    float key[8] = {1, 0, 0, 0, 0, 0, 0, 0}, value[2 * 4] = {0};
+    for (int i = 0; i < 3; i++) {
+        REQUIRE(mem_lookup_key(st, questions[i], &ids[i], err) == 1);
+        REQUIRE(mem_put_vectors(st, ids[i], i == 0 ? 7 : 3, key, 8, i < 2 ? value : NULL, 2, 4,
+                                err) == 0);
+    }
+    mem_close(st);
+    r = run_cli("%s stats --store %s", bin, store);
+    CHECKF(r.status == 0 &&
+               strstr(r.out, "keys         3 of 3 items, 1x8, encoder versions 3 (2) 7 (1)\n") &&
+               strstr(r.out, "values       2 of 3 items, 2x4, encoder versions 3 (1) 7 (1)\n"),
+           "stats with vectors: %s%s", r.out, r.err);
+    cli_free(&r);
+    r = run_cli("%s inspect --store %s --id 0x%" PRIx64, bin, store, ids[0]);
+    CHECKF(r.status == 0 && strstr(r.out, "key vector   1x8 floats, encoder version 7\n") &&
+               strstr(r.out, "value        2x4 floats, encoder version 7\n"),
+           "inspect with vectors: %s%s", r.out, r.err);
+    cli_free(&r);
+    r = run_cli("%s inspect --store %s --id %" PRIu64, bin, store, ids[2]);
+    CHECKF(r.status == 0 && strstr(r.out, "key vector   1x8 floats, encoder version 3\n") &&
+               strstr(r.out, "value        none\n"),
+           "inspect with a key only: %s%s", r.out, r.err);
+    cli_free(&r);
 }
 
 /* ---- idempotence and edits ----------------------------------------------------------- */

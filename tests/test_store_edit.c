@@ -38,7 +38,8 @@ static void test_edit(mem_store *s) {
     CHECK(mem_get_item(s, old_id, &got, err) == 0);
     CHECK(mem_get_item(s, new_id, &got, err) == 1 && !strcmp(got->object, "Kathmandu"));
     reveal__knowledge_item__free_unpacked(got, NULL);
-    CHECK(mem_get_vectors(s, old_id, key, 4, NULL, value, 2, 2, NULL, err) == 0);
+    CHECK(mem_get_vectors(s, old_id, key, 4, NULL, NULL, 0, 0, NULL, err) == 0);
+    CHECK(mem_get_vectors(s, old_id, NULL, 0, NULL, value, 2, 2, NULL, err) == 0);
     mem_stats after = stats(s);
     CHECK(after.items == before.items && after.deleted == before.deleted + 1);
     CHECK(after.with_key == before.with_key - 1 && after.with_value == before.with_value - 1);

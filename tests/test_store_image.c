@@ -55,10 +55,11 @@ static double resize_error(int iw, int ih, int ow, int oh, unsigned seed) {
 }
 
 static void test_resize(void) {
-    /* Integer factors, fractional factors both ways, upscaling, one-pixel edges. */
-    int cases[][4] = {{4, 4, 2, 2},      {64, 64, 32, 32}, {3, 1, 2, 1},   {100, 37, 32, 32},
-                      {37, 100, 32, 32}, {1, 1, 3, 3},     {5, 7, 32, 32}, {320, 240, 32, 32},
-                      {33, 31, 32, 32},  {1, 200, 1, 32}};
+    /* Integer factors, fractional factors both ways, upscaling, one-pixel edges, the same
+     * size (copied), the same size on one axis. */
+    int cases[][4] = {{4, 4, 2, 2},      {64, 64, 32, 32}, {3, 1, 2, 1},     {100, 37, 32, 32},
+                      {37, 100, 32, 32}, {1, 1, 3, 3},     {5, 7, 32, 32},   {320, 240, 32, 32},
+                      {33, 31, 32, 32},  {1, 200, 1, 32},  {32, 32, 32, 32}, {32, 64, 32, 32}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double e = resize_error(cases[i][0], cases[i][1], cases[i][2], cases[i][3], (unsigned)i);
         /* Rounding to 8 bits allows 0.5; float accumulation a little more. */

@@ -168,6 +168,11 @@ static void test_query_batch(void) {
     expect(rv_query_batch_decode(buf, n - 1, &out, err), "truncated", "QueryBatch: not a valid");
     free(buf);
 
+    /* packed queries declaring 1 GiB of floats with 8 bytes behind them */
+    const uint8_t huge[] = {0x10, 0x02, 0x18, 0x03, 0x22, 0x80, 0x80, 0x80, 0x80,
+                            0x04, 0,    0,    0x80, 0x3f, 0,    0,    0,    0};
+    expect(rv_query_batch_decode(huge, sizeof huge, &out, err), "huge queries",
+           "QueryBatch: not a valid protobuf message (18 bytes)");
     m.n_queries = 5;
     n = pack_to(&m.base, &buf);
     expect(rv_query_batch_decode(buf, n, &out, err), "short queries",

@@ -22,6 +22,7 @@
 
 static const char CKPT_MAGIC[8] = {'R', 'E', 'V', 'E', 'A', 'L', 'C', 'K'};
 #define HEADER_SIZE 64
+#define RESERVED_AT 32 /* header bytes from here on are zero in format version 1 */
 
 /* Header layout (byte offsets): magic 0, version 8 (u32), header size 12 (u32), payload size 16
  * (u64), payload XXH3 24 (u64), reserved zeros 32..63. */
@@ -108,6 +109,9 @@ int trn_ckpt_save(const char *path, const trn_params *p, const trn_ckpt_meta *me
         return rv_fail(err, "%s: a checkpoint needs the model config", path);
     if ((meta->tokenizer_len && !meta->tokenizer) || (meta->state_len && !meta->state))
         return rv_fail(err, "%s: a section has a length but no data", path);
+    cJSON *config = cJSON_ParseWithLength(meta->config, meta->config_len);
+    if (!config) return rv_fail(err, "%s: the model config is not valid JSON", path);
+    cJSON_Delete(config);
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
         return rv_fail(err, "%s: path too long", path);
     snprintf(dir, sizeof dir, "%s", path);
@@ -271,6 +275,11 @@ int trn_ckpt_open(const char *path, trn_ckpt *ck, char *err) {
                 h.header_size, HEADER_SIZE);
         goto fail;
     }
+    for (int i = RESERVED_AT; i < HEADER_SIZE; i++)
+        if (head[i] != 0) {
+            rv_fail(err, "%s: corrupt checkpoint header (reserved byte %d is not zero)", path, i);
+            goto fail;
+        }
     uint64_t expected = HEADER_SIZE + h.payload_size;
     if (h.payload_size > (uint64_t)INT64_MAX - HEADER_SIZE || (uint64_t)st.st_size < expected) {
         rv_fail(err, "%s: truncated checkpoint: header says %llu bytes, file has %lld", path,

@@ -46,7 +46,8 @@ typedef struct {
     size_t map_len;
 } trn_ckpt;
 
-/* Writes p's parameters, m and v with meta to path, atomically. meta->config must be JSON text. */
+/* Writes p's parameters, m and v with meta to path, atomically. meta->config must be JSON text
+ * (refused otherwise, before anything is written). */
 int trn_ckpt_save(const char *path, const trn_params *p, const trn_ckpt_meta *meta, char *err);
 
 /* Maps and verifies a checkpoint. Refuses, naming the file: not a checkpoint (bad magic), a newer

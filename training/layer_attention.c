@@ -3,15 +3,13 @@
  *
  * Per (batch, head) the scores Q_h·K_hᵀ and the products P·V_h are sgemms over strided views of
  * the (B, T, C) projections (row stride C, column offset h·HS), so no head is ever copied or
- * transposed. The (batch, head) pairs are independent and run in parallel under OpenMP when
- * the library is built with it; every pair writes its own slices of P, y, dQ, dK, dV, dP.
- * Small problems stay on one thread: waking a team costs more than they take. */
+ * transposed. The (batch, head) loop is serial on purpose: at the reference shapes it holds
+ * ~3 % of a block's multiply-adds (the projections and the MLP are the rest, and OpenBLAS
+ * threads those), and an OpenMP team around it was slower at 2 threads in paired runs
+ * (docs/engine.md, Speed). */
 #include "layer_impl.h"
 
 #include "rv.h"
-
-/* Multiply-adds of the per-head products below which the (batch, head) loop runs serially. */
-#define ATTN_PARALLEL_MIN 200000
 
 #ifndef TRN_F64
 size_t trn_attn_acts_size(const trn_attn_dims *d) {
@@ -61,14 +59,9 @@ void TRN(attention_forward)(real *out,             // (B, T, C)
                             const trn_attn_dims *d) {
     int B = d->B, T = d->T, S = d->S, C = d->C, NH = d->NH, HS = C / NH;
     real scale = 1 / sqrt((real)HS);
-    size_t work = (size_t)B * T * S * C;
-    (void)work; /* read only by the OpenMP pragma */
     gemm(0, 1, B * T, C, C, 1, xq, C, w->wq, C, 0, acts->q, C);
     gemm(0, 1, B * S, C, C, 1, xkv, C, w->wk, C, 0, acts->k, C);
     gemm(0, 1, B * S, C, C, 1, xkv, C, w->wv, C, 0, acts->v, C);
-#ifdef _OPENMP
-#pragma omp parallel for collapse(2) schedule(static) if (work >= ATTN_PARALLEL_MIN)
-#endif
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             const real *q = acts->q + (size_t)b * T * C + h * HS; // (T, HS) stride C
@@ -112,8 +105,6 @@ void TRN(attention_backward)(real *dxq,                   // (B, T, C)
     int B = d->B, T = d->T, S = d->S, C = d->C, NH = d->NH, HS = C / NH;
     real scale = 1 / sqrt((real)HS);
     size_t BTC = (size_t)B * T * C, BSC = (size_t)B * S * C;
-    size_t work = (size_t)B * T * S * C;
-    (void)work;             /* read only by the OpenMP pragma */
     real *dy = scratch;     // (B, T, C)
     real *dq = dy + BTC;    // (B, T, C)
     real *dk = dq + BTC;    // (B, S, C)
@@ -121,9 +112,6 @@ void TRN(attention_backward)(real *dxq,                   // (B, T, C)
     real *dpall = dv + BSC; // (B, NH, T, S)
     gemm(0, 0, B * T, C, C, 1, dout, C, w->wo, C, 0, dy, C);
     gemm(1, 0, C, C, B * T, 1, dout, C, acts->y, C, 1, dw->wo, C);
-#ifdef _OPENMP
-#pragma omp parallel for collapse(2) schedule(static) if (work >= ATTN_PARALLEL_MIN)
-#endif
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             size_t oq = (size_t)b * T * C + h * HS, ok = (size_t)b * S * C + h * HS;

@@ -52,12 +52,14 @@ static inline float trn_exp(float x) {
     /* round to nearest by the 1.5·2^23 trick, which needs no SSE4.1 rounding instruction */
     float k = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
     float r = (x - k * 0.693145752f) - k * 1.42860677e-6f; /* ln 2 in two parts */
-    float p =
-        1.0f +
-        r * (1.0f +
-             r * (0.5f +
-                  r * (1.0f / 6 +
-                       r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    float p = 1.0f / 5040;                                 /* Horner: Σ r^i / i! for i = 7 .. 0 */
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
     int32_t bits = ((int32_t)k + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
@@ -67,7 +69,11 @@ static inline float trn_tanh(float x) {
     x = x < -9.0f ? -9.0f : x; /* tanh(±9) rounds to ±1 in float */
     x = x > 9.0f ? 9.0f : x;
     float e = trn_exp(2.0f * x);
-    return (e - 1.0f) / (e + 1.0f);
+    float big = (e - 1.0f) / (e + 1.0f);
+    /* near 0, e − 1 cancels: the odd Taylor series to x⁷ keeps the relative error small */
+    float x2 = x * x;
+    float small = x * (1.0f + x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315))));
+    return fabsf(x) < 0.1f ? small : big;
 }
 #endif
 

@@ -32,9 +32,9 @@ typedef struct {
 } trn_attn_dims;
 
 /* A pre-norm transformer block, one function for the three kinds:
- *   encoder   (cross = 0):            h = x + MHA(RMSNorm(x) ⊙ ω);            out = h +
- * MLP(RMSNorm(h)) decoder   (causal = 1, cross = 1): adds h' = h + XATTN(RMSNorm(h), ctx) between
- * the two Perceiver (cross = 1, norm_ctx = 1): the latents are x (no mask), ctx is RMSNorm(inputs)
+ * - encoder (cross = 0): h = x + MHA(RMSNorm(x) ⊙ ω), out = h + MLP(RMSNorm(h));
+ * - decoder (causal = 1, cross = 1): adds h' = h + XATTN(RMSNorm(h), ctx) before the MLP;
+ * - Perceiver (cross = 1, norm_ctx = 1): x are the latents (no mask), ctx is RMSNorm(inputs).
  * ω (per-token weights, the attentive fusion of DESIGN.md §3) is optional. */
 typedef struct {
     int B, T, S, C, NH, H;
@@ -105,7 +105,8 @@ void TRN(positions_backward)(trn_real *dwpe,       // (Tmax, C)
 
 /* Cuts images into p×p patches, P = (Hi/p)·(Wi/p) per image, each patch flattened in
  * (row, column, channel) order; uint8 pixels are mapped to [0, 1]. The patch embedding is
- * patchify followed by linear_forward(out (B·P, C), patches, w (C, 3p²)). */
+ * patchify followed by linear_forward(out (B·P, C), patches, w (C, 3p²)). Hi and Wi must be
+ * multiples of p (the model's configuration check): a remainder would be left out. */
 void TRN(patchify_u8)(trn_real *patches,  // (B, P, 3·p·p)
                       const uint8_t *img, // (B, Hi, Wi, 3)
                       int B, int Hi, int Wi, int p);
@@ -258,7 +259,7 @@ void TRN(block_forward)(trn_real *out,          // (B, T, C)
                         const trn_block_dims *d);
 void TRN(block_backward)(trn_real *dx,                 // (B, T, C)
                          trn_real *domega,             // (B, T) or NULL
-                         trn_real *dctx,               // (B, S, C) or NULL
+                         trn_real *dctx,               // (B, S, C), needed when cross = 1
                          TRN(block_w) * dw,            //
                          const trn_real *dout,         // (B, T, C)
                          const TRN(block_acts) * acts, //

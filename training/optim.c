@@ -73,6 +73,8 @@ static double sum_squares(const float *x, size_t n) {
             size_t lo = (b0 + (size_t)b) * NORM_BLOCK;
             size_t hi = lo + NORM_BLOCK < n ? lo + NORM_BLOCK : n;
             double acc = 0;
+            /* vector lanes fix the summation order at compile time, not per run */
+#pragma omp simd reduction(+ : acc)
             for (size_t i = lo; i < hi; i++) acc += (double)x[i] * x[i];
             part[b] = acc;
         }

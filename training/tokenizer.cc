@@ -17,10 +17,8 @@ extern "C" {
 #include <unordered_map>
 #include <vector>
 
-/* Exported by libsentencepiece but declared only in its private headers: the seed of the
- * trainer's sampling (otherwise taken from std::random_device) and the log threshold. */
+/* Exported by libsentencepiece but declared only in its private headers: the log threshold. */
 namespace sentencepiece {
-void SetRandomGeneratorSeed(unsigned int seed);
 namespace logging {
 void SetMinLogLevel(int v);
 }
@@ -104,7 +102,6 @@ int train(const std::vector<std::string> &texts, const trn_tok_train_opts *o, vo
         /* the default skips texts over 4192 bytes; knowledge items can be longer */
         {"max_sentence_length", "65536"},
     };
-    sentencepiece::SetRandomGeneratorSeed(o->seed);
     sentencepiece::logging::SetMinLogLevel(kLogWarning);
     TextIterator it(texts);
     std::string proto;
@@ -135,7 +132,6 @@ void trn_tok_train_opts_default(trn_tok_train_opts *o) {
     o->nfkc = 1;
     o->character_coverage = 0.9995;
     o->max_sentences = 0;
-    o->seed = 1234;
 }
 
 int trn_tok_train_texts(const char *const *texts, size_t n, const trn_tok_train_opts *o,

@@ -34,13 +34,13 @@ typedef struct {
     int nfkc;                  /* 1: NFKC-normalise and collapse whitespace (T5); 0: keep text as
                                   is, so decode(encode(x)) == x for any valid UTF-8 x */
     double character_coverage; /* share of characters that get their own piece (CJK: 0.9995) */
-    long max_sentences;        /* 0: train on every text; else a seeded sample of this many */
-    uint32_t seed;             /* fixes the sample; training is single-threaded and repeatable */
+    long max_sentences;        /* 0: train on every text; else a sample of this many, drawn
+                                  with SentencePiece's fixed internal seed (repeatable) */
 } trn_tok_train_opts;
 
 typedef struct trn_tokenizer trn_tokenizer;
 
-/* unigram, 8000 pieces, NFKC, coverage 0.9995, every text, seed 1234 */
+/* unigram, 8000 pieces, NFKC, coverage 0.9995, every text */
 void trn_tok_train_opts_default(trn_tok_train_opts *o);
 
 /* Trains on n texts (each valid UTF-8; empty texts are skipped). On success *model is a malloc'ed

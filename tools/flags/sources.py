@@ -145,7 +145,7 @@ def read_world_countries(npm, registry, facts):
                 else [idd["root"] + s for s in suffixes])
         say("tld", c.get("tld", []))
         demonyms = (c.get("demonyms") or {}).get("eng") or {}
-        say("demonym", [demonyms[g] for g in ("m", "f") if demonyms.get(g)])
+        say("demonym", [d.strip() for g in ("m", "f") if demonyms.get(g) for d in demonyms[g].split(",")])
         say("landlocked", ["yes" if c.get("landlocked") else "no"])
 
 
@@ -465,7 +465,7 @@ def _wordnet_synsets():
 def read_wordnet(registry, facts):
     """Capitals (instances of "national capital" that are part of a country), demonyms ("a
     native or inhabitant of X"), currencies ("the basic unit of money in X") and
-    "landlocked" in a country's gloss."""
+    "landlocked" in a country's gloss. Of each synset only the first lemma is used."""
     synsets = _wordnet_synsets()
     national_capital = [o for o, s in synsets.items() if s[1] == ["national capital"]]
 
@@ -483,12 +483,13 @@ def read_wordnet(registry, facts):
     for offset, (lexfile, lemmas, ptrs, gloss) in sorted(synsets.items()):
         holonyms = [country_of[t] for p, t in ptrs if p in ("#p", "#m") and t in country_of]
         if lexfile == "15" and any(p == "@i" and t in national_capital for p, t in ptrs):
-            for iso2 in holonyms:  # lemmas also hold epithets ("capital of Nepal", "City of Light")
-                facts.add(iso2, "capital", "wordnet", [lemma for lemma in lemmas
-                                                       if "capital" not in lemma.lower() and not lemma.startswith("City of")])
+            # Only the first lemma: the others are former names (Frunze, Edo), epithets
+            # ("Eternal City", "capital of Nepal") or colloquial ("Aussie", "Kiwi").
+            for iso2 in holonyms:
+                facts.add(iso2, "capital", "wordnet", lemmas[:1])
         if lexfile == "18" and gloss.startswith("a native or inhabitant of"):
             for iso2 in holonyms:
-                facts.add(iso2, "demonym", "wordnet", lemmas)
+                facts.add(iso2, "demonym", "wordnet", lemmas[:1])
         money = re.match(r"the basic unit of money in ([^;,]+)", gloss)
         iso2 = registry.resolve(money.group(1)) if money else None
         if iso2:
