@@ -446,7 +446,7 @@ static double plan_time(const gemm_plan *pl, int reps, double *cpu_total, double
         /* small shapes are timed in batches so the clock's resolution does not matter */
         double flops = 2.0 * g->M * g->N * g->K;
         int inner = flops < 2e7 ? (int)(2e7 / flops) : 1;
-        double t[MAX_STEPS], tc[MAX_STEPS];
+        double t[MAX_STEPS] = {0}, tc[MAX_STEPS] = {0};
         for (int r = -1; r < reps; r++) {
             double t0 = rv_now(), c0 = cpu_now();
             for (int k = 0; k < inner; k++)
@@ -572,7 +572,8 @@ static int run(model *m, int steps, int warmup, int ref_reps, char *err) {
     gemm_plan pl;
     plan_step(&pl);
     double flops = plan_flops(&pl);
-    double tf[MAX_STEPS], tb[MAX_STEPS], to[MAX_STEPS], tall[MAX_STEPS], tcpu[MAX_STEPS];
+    double tf[MAX_STEPS] = {0}, tb[MAX_STEPS] = {0}, to[MAX_STEPS] = {0}, tall[MAX_STEPS] = {0},
+           tcpu[MAX_STEPS] = {0};
     char load[128];
     loadavg(load, sizeof load);
     printf("model: %zu parameters; B %d, source %d, target %d, C %d, NH %d, H %d, V %d, %d+%d "
@@ -646,7 +647,7 @@ static int usage(void) {
 int main(int argc, char **argv) {
     int steps = 10, warmup = 3, ref_reps = 5;
     const char *dump = NULL;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return usage();
         int bad = 0;
@@ -661,7 +662,6 @@ int main(int argc, char **argv) {
         else
             return usage();
         if (bad) return 2;
-        i++;
     }
     char err[RV_ERR_MAX], desc[256];
     trn_threads_info ti;
