@@ -544,6 +544,20 @@ static int topk_thread_id(void) {
 #endif
 }
 
+/* Query b's entries from the T threads' heaps (T, B), sorted best first into merged (room for
+ * T·k). Their union holds the query's global top k. Returns how many. */
+static size_t topk_merge_heaps(topk_entry *merged, const topk_heap *heaps, int T, size_t B,
+                               size_t b) {
+    size_t m = 0;
+    for (int t = 0; t < T; t++) {
+        const topk_heap *h = heaps + (size_t)t * B + b;
+        memcpy(merged + m, h->e, h->count * sizeof(topk_entry));
+        m += h->count;
+    }
+    qsort(merged, m, sizeof(topk_entry), topk_cmp_entry);
+    return m;
+}
+
 /* ---- bf16 scan with an exact re-rank ---------------------------------------------------- */
 
 static inline float topk_from_bf16(uint16_t h) {
@@ -721,18 +735,13 @@ static int topk_search_bf16(const wrk_topk *ix, const float *q, size_t B, size_t
 
     for (size_t b = 0; b < B; b++) {
         /* the global K-th best bf16 score: the threads' heaps hold their top K each */
-        size_t m = 0, total = 0;
+        size_t total = 0;
         for (int t = 0; t < T; t++) total += cands[(size_t)t * B + b].count;
         topk_entry *grown =
             realloc(merged, (total > (size_t)T * k ? total : (size_t)T * k) * sizeof(topk_entry));
         if (!grown) goto oom;
         merged = grown;
-        for (int t = 0; t < T; t++) {
-            const topk_heap *h = heaps + (size_t)t * B + b;
-            memcpy(merged + m, h->e, h->count * sizeof(topk_entry));
-            m += h->count;
-        }
-        qsort(merged, m, sizeof(topk_entry), topk_cmp_entry);
+        size_t m = topk_merge_heaps(merged, heaps, T, B, b);
         float lim = m >= k ? topk_lower(merged[k - 1].score, margin[b]) : -INFINITY;
         /* re-score the candidates with the float kernel, exactly as the scan path does */
         m = 0;
@@ -858,15 +867,8 @@ int wrk_topk_search(const wrk_topk *ix, const float *q, size_t B, size_t K, uint
         }
     }
 
-    /* merge: the union of the threads' heaps holds the global top k of every query */
     for (size_t b = 0; b < B; b++) {
-        size_t m = 0;
-        for (int t = 0; t < T; t++) {
-            const topk_heap *h = heaps + (size_t)t * B + b;
-            memcpy(merged + m, h->e, h->count * sizeof(topk_entry));
-            m += h->count;
-        }
-        qsort(merged, m, sizeof(topk_entry), topk_cmp_entry);
+        topk_merge_heaps(merged, heaps, T, B, b);
         for (size_t i = 0; i < k; i++) {
             out_ids[b * k + i] = merged[i].id;
             out_scores[b * k + i] = merged[i].score;

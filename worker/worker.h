@@ -32,8 +32,9 @@ typedef struct wrk_topk wrk_topk;
  * the others exist so tests and benchmarks can run one path on any batch. */
 typedef enum { WRK_TOPK_AUTO = 0, WRK_TOPK_SCAN = 1, WRK_TOPK_GEMM = 2 } wrk_topk_path;
 
-/* Batches at least this large are scored by blocked sgemm; smaller ones by the fused scan. */
-#define WRK_TOPK_GEMM_MIN_BATCH 8
+/* Batches at least this large are scored by blocked sgemm; smaller ones by the fused scan,
+ * which measured faster up to 12 queries (docs/topk.md). */
+#define WRK_TOPK_GEMM_MIN_BATCH 16
 
 /* Keys and queries must have an L2 norm of at most this, so that no inner product can
  * overflow a float (FLT_MAX ≈ 3.4e38 > 1e36). Worker keys are L2-normalised (norm 1). */
