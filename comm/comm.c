@@ -248,11 +248,20 @@ static int decode(comm_kind kind, const uint8_t *buf, size_t n, ProtobufCMessage
     return rv_fail(err, "no decoder for kind %d", (int)kind);
 }
 
-/* Consumes a message that will not be decoded: a zero-byte receive matches it and MPI
- * reports the truncation, which is expected here. */
-static void discard(comm *c, const MPI_Status *st) {
-    uint8_t none;
-    MPI_Recv(&none, 0, MPI_BYTE, st->MPI_SOURCE, st->MPI_TAG, c->mpi, MPI_STATUS_IGNORE);
+/* Consumes a message that will not be decoded, so the channel stays usable. It is received
+ * whole into a transient buffer: a truncating receive (into fewer bytes than were sent) makes
+ * Open MPI 4.1's shared-memory single-copy path read past the buffer and crash. A message too
+ * large to hold even briefly leaves the communicator broken. */
+static void discard(comm *c, const MPI_Status *st, int count) {
+    uint8_t *tmp = malloc(count > 0 ? (size_t)count : 1);
+    if (!tmp) {
+        c->broken = 1;
+        snprintf(c->broken_why, sizeof c->broken_why,
+                 "out of memory discarding a %d-byte message from rank %d", count, st->MPI_SOURCE);
+        return;
+    }
+    MPI_Recv(tmp, count, MPI_BYTE, st->MPI_SOURCE, st->MPI_TAG, c->mpi, MPI_STATUS_IGNORE);
+    free(tmp);
 }
 
 int comm_recv(comm *c, int source, unsigned kinds_mask, double timeout_s, comm_msg *out,
@@ -283,7 +292,7 @@ int comm_recv(comm *c, int source, unsigned kinds_mask, double timeout_s, comm_m
     MPI_Get_count(&st, MPI_BYTE, &count);
     const char *peer = comm_peer(c, st.MPI_SOURCE);
     if (!kind_known(st.MPI_TAG)) {
-        discard(c, &st);
+        discard(c, &st, count);
         return rv_fail(err, "message from %s: tag %d is not a message kind (%d bytes)", peer,
                        st.MPI_TAG, count);
     }
@@ -291,16 +300,16 @@ int comm_recv(comm *c, int source, unsigned kinds_mask, double timeout_s, comm_m
     out->kind = kind;
     const char *kname = kinds[kind].name;
     if (!(kinds_mask & COMM_KIND_BIT(kind))) {
-        discard(c, &st);
+        discard(c, &st, count);
         return rv_fail(err, "%s from %s: not expected here (%d bytes)", kname, peer, count);
     }
     if (count < 0 || (size_t)count > kinds[kind].limit) {
-        discard(c, &st);
+        discard(c, &st, count);
         return rv_fail(err, "%s from %s: %d bytes, limit %zu", kname, peer, count,
                        kinds[kind].limit);
     }
     if (reserve(&c->recv_buf, &c->recv_cap, (size_t)count ? (size_t)count : 1, err)) {
-        discard(c, &st);
+        discard(c, &st, count);
         return rv_fail_wrap(err, "%s from %s", kname, peer);
     }
     int rc = MPI_Recv(c->recv_buf, count, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, c->mpi,
