@@ -236,7 +236,7 @@ int wrk_layout_share(comm *c, const char *path, wrk_layout **out, char *err) {
         if (!text) snprintf(mine, sizeof mine, "out of memory for a %llu-byte layout", len);
     }
     /* A worker without the buffer still joins the broadcast, through a scratch buffer. */
-    char scratch[4096];
+    char scratch[4096] = {0};
     for (unsigned long long at = 0; rc == MPI_SUCCESS && at < len; at += sizeof scratch) {
         int part = (int)(len - at < sizeof scratch ? len - at : sizeof scratch);
         rc = MPI_Bcast(text ? text + at : scratch, part, MPI_CHAR, COMM_ROOT, comm_mpi(c));
