@@ -54,9 +54,62 @@ static void run_case(const char *mpirun, const char *self, const layout_case *lc
     free(r.out);
 }
 
+/* Faults the parser refuses on its own, checked without a job. */
+static void parse_errors(void) {
+    static const struct {
+        const char *text, *expect;
+    } bad[] = {
+        {"[]", "expected a JSON object with \"sources\""},
+        {"{\"sources\": []}", "\"sources\" must be an array of at least one source"},
+        {"{\"sources\": [], \"extra\": 1}", "unknown field \"extra\""},
+        {"{\"sources\": [{\"name\": \"kg\", \"type\": \"kg\", \"store\": [\"a\"]}]}",
+         "sources[0]: unknown field \"store\""},
+        {"{\"sources\": [{\"name\": \"kg\", \"type\": \"graph\", \"stores\": [\"a\"]}]}",
+         "(kg): \"type\" must be one of image-text, qa, kg, text"},
+        {"{\"sources\": [{\"name\": \"kg\", \"type\": \"kg\", \"stores\": []}]}",
+         "(kg): \"stores\" must list at least one store"},
+        {"{\"sources\": [{\"name\": \"kg\", \"type\": \"kg\", \"stores\": [7]}]}",
+         "(kg): stores[0] must be a non-empty path"},
+        {"{\"sources\": [{\"name\": \"\", \"type\": \"kg\", \"stores\": [\"a\"]}]}",
+         "\"name\" must be a non-empty string"},
+        {"{\"sources\": [{\"name\": \"a123456789a123456789a123456789a123456789a123456789a12345678"
+         "9abcd\", \"type\": \"kg\", \"stores\": [\"a\"]}]}",
+         "is longer than 63 bytes"},
+        {"{\"sources\": [{\"name\": \"kg\", \"type\": \"kg\", \"stores\": [\"a\"]},"
+         " {\"name\": \"qa\", \"type\": \"qa\", \"stores\": [\"a\"]}]}",
+         "store \"a\" (source kg) and store \"a\" (source qa) are the same store"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[RV_ERR_MAX] = "";
+        wrk_layout *l = NULL;
+        int rc = wrk_layout_parse(bad[i].text, strlen(bad[i].text), "t.json", &l, err);
+        CHECKF(rc == -1 && l == NULL && strstr(err, bad[i].expect) && !strncmp(err, "t.json", 6),
+               "case %zu: rc %d, \"%s\"", i, rc, err);
+        wrk_layout_free(l);
+    }
+    /* A good one: ranks in order of (source, shard), role names, world size. */
+    const char *good =
+        "{\"sources\": [{\"name\": \"kg\", \"type\": \"kg\", \"stores\": [\"a\", \"b\"]},"
+        " {\"name\": \"qa\", \"type\": \"qa\", \"stores\": [\"c\"]}]}";
+    char err[RV_ERR_MAX], name[96];
+    wrk_layout *l = NULL;
+    REQUIRE(wrk_layout_parse(good, strlen(good), "t.json", &l, err) == 0);
+    const wrk_layout_store *st = wrk_layout_store_of(l, 3);
+    CHECK(l->n_sources == 2 && l->n_stores == 3 && st && !strcmp(st->path, "c") &&
+          st->source == 1 && st->shard == 0);
+    CHECK(wrk_layout_store_of(l, 0) == NULL && wrk_layout_store_of(l, 4) == NULL);
+    wrk_layout_role_name(l, 2, name, sizeof name);
+    CHECK(!strcmp(name, "worker kg shard 1"));
+    wrk_layout_role_name(l, 3, name, sizeof name);
+    CHECK(!strcmp(name, "worker qa"));
+    CHECK(wrk_layout_check_world(l, 4, err) == 0 && wrk_layout_check_world(l, 5, err) == -1);
+    wrk_layout_free(l);
+}
+
 int main(int argc, char **argv) {
     if (mpi_in_job()) return job(argc, argv);
     REQUIRE(argc == 2);
+    parse_errors();
     char err[RV_ERR_MAX];
     rv_remove_tree("layout_work", err);
     REQUIRE(rv_mkdirs("layout_work", err) == 0);

@@ -304,6 +304,8 @@ static int serve(role *r, char *err) {
 int wrk_role_run(comm *c, const char *layout_path, const wrk_role_options *o, char *err) {
     int rank = comm_rank(c);
     if (rank == COMM_ROOT) return rv_fail(err, "rank 0 is the coordinator, not a worker");
+    static const wrk_role_options defaults = {0};
+    if (!o) o = &defaults;
     char prefix[128];
     snprintf(prefix, sizeof prefix, "[rank %d worker]", rank);
     rv_log_set_prefix(prefix);

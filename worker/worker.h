@@ -140,7 +140,7 @@ void wrk_layout_role_name(const wrk_layout *l, int rank, char *buf, size_t cap);
  * 1 elsewhere). On success every peer of `c` is named after its store. */
 int wrk_layout_share(struct comm *c, const char *path, wrk_layout **out, char *err);
 
-/* A worker rank (role.c). */
+/* A worker rank (role.c). NULL options: read-only, no deadlines. */
 typedef struct {
     int writable;          /* open the store read-write (default 0: read-only) */
     double idle_timeout_s; /* > 0: give up when rank 0 sends nothing for this long */
