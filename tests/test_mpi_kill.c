@@ -3,7 +3,8 @@
  * (opens, same item count). Two runs: plain mpirun, which tears the job down itself when a rank
  * dies (its message names the rank; rank 0's set-up log maps the rank to its source), and
  * mpirun --enable-recovery, which keeps the job alive so the coordinator's own deadline must
- * find the lost worker and name it with its source. */
+ * find the lost worker and name it with its source. A third run hangs rank 0 instead: the
+ * workers' idle deadline must end the job, naming rank 0. */
 #include "test_mpi_util.h"
 
 #include <errno.h>
@@ -17,7 +18,9 @@ static int job(int argc, char **argv) {
     char pid[32];
     snprintf(pid, sizeof pid, "%d\n", (int)getpid());
     t_write_text(path, pid);
-    wrk_role_options o = {.send_timeout_s = 30, .idle_timeout_s = 120};
+    int hang = argc > 3 && !strcmp(argv[3], "hang");
+    /* In "hang" mode rank 0 goes silent after the first answer: the workers must give up. */
+    wrk_role_options o = {.send_timeout_s = 30, .idle_timeout_s = hang ? 3 : 120};
     comm *c = t_job_start(&argc, &argv, argv[1], &o, NULL);
     char err[RV_ERR_MAX];
     wrk_client *cl;
@@ -43,6 +46,7 @@ static int job(int argc, char **argv) {
         if (step == 1) {
             snprintf(path, sizeof path, "%s/ready", argv[2]);
             t_write_text(path, "1\n");
+            if (hang) sleep(100);
         }
     }
     rv_error("no worker was lost in 120 s");
@@ -51,13 +55,14 @@ static int job(int argc, char **argv) {
 }
 
 /* recovery: Open MPI 4.1's mpirun --enable-recovery exits 0 even after MPI_Abort(1), so the
- * run is judged by the code rank 0 recorded before aborting. */
+ * run is judged by the code rank 0 recorded before aborting. hang: nobody is killed; rank 0
+ * goes silent instead. */
 static void run(const char *mpirun, const char *self, const char *const *extra, const char *name,
-                const char *expect, int recovery) {
+                const char *expect, int recovery, int hang) {
     char err[RV_ERR_MAX];
     rv_remove_tree("kill_work/run", err);
     REQUIRE(rv_mkdirs("kill_work/run", err) == 0);
-    const char *args[] = {"kill_work/layout.json", "kill_work/run", NULL};
+    const char *args[] = {"kill_work/layout.json", "kill_work/run", hang ? "hang" : NULL, NULL};
     double t0 = rv_now();
     pid_t job_pid = mpi_start(mpirun, 3, extra, self, args, "kill_work/out.txt");
     struct stat sb;
@@ -67,7 +72,8 @@ static void run(const char *mpirun, const char *self, const char *const *extra, 
     free(pid_text);
     CHECKF(victim > 0, "%s: no pid for rank 2", name);
     double killed = rv_now();
-    if (victim > 0) CHECKF(kill(victim, SIGKILL) == 0, "%s: kill: %s", name, strerror(errno));
+    if (victim > 0 && !hang)
+        CHECKF(kill(victim, SIGKILL) == 0, "%s: kill: %s", name, strerror(errno));
     mpi_run r = mpi_wait(job_pid, 60 + (killed - t0), t0, "kill_work/out.txt");
     double after = t0 + r.seconds - killed;
     CHECKF(r.status != -1, "%s: the job did not end", name);
@@ -78,11 +84,11 @@ static void run(const char *mpirun, const char *self, const char *const *extra, 
     } else {
         CHECKF(r.status != 0, "%s: job ended with %d", name, r.status);
     }
-    CHECKF(after < 30, "%s: the job ended %.1f s after the kill", name, after);
+    CHECKF(after < 30, "%s: the job ended %.1f s after the fault", name, after);
     CHECKF(strstr(r.out, expect) != NULL, "%s: no \"%s\" in the output", name, expect);
     CHECK(strstr(r.out, "rank 2 (worker kg shard 1) serves store kill_work/kg-1") != NULL);
     CHECKF(t_store_items("kill_work/kg-1") == N_ITEMS, "%s: store kg-1 damaged", name);
-    printf("%s: ended %.1f s after the kill, status %d\n", name, after, r.status);
+    printf("%s: ended %.1f s after the fault, status %d\n", name, after, r.status);
     if (check_failures || getenv("REVEAL_TEST_VERBOSE"))
         fprintf(stderr, "---- %s output\n%s----\n", name, r.out);
     free(r.out);
@@ -99,9 +105,11 @@ int main(int argc, char **argv) {
     t_write_text("kill_work/layout.json",
                  "{\"sources\": [{\"name\": \"kg\", \"type\": \"kg\", "
                  "\"stores\": [\"kill_work/kg-0\", \"kill_work/kg-1\"]}]}");
-    run(argv[1], argv[0], NULL, "plain mpirun", "process rank 2 with PID", 0);
+    run(argv[1], argv[0], NULL, "plain mpirun", "process rank 2 with PID", 0, 0);
     const char *recovery[] = {"--enable-recovery", NULL};
     run(argv[1], argv[0], recovery, "mpirun --enable-recovery",
-        "no TopKReply from rank 2 (worker kg shard 1) within 5.0 s", 1);
+        "no TopKReply from rank 2 (worker kg shard 1) within 5.0 s", 1, 0);
+    run(argv[1], argv[0], NULL, "rank 0 hung",
+        "error: no message from rank 0 (coordinator) within 3.0 s", 0, 1);
     return check_report("mpi_kill");
 }

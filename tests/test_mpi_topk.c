@@ -181,9 +181,9 @@ int main(int argc, char **argv) {
     const char *args[] = {"topk_work/layout.json", "topk_work/stores/kg-1", NULL};
     mpi_run r = mpi_job(argv[1], 4, NULL, argv[0], args, 240);
     CHECKF(r.status == 0, "job ended with %d after %.1f s", r.status, r.seconds);
-    CHECK(strstr(r.out, "[rank 2 worker kg shard 1] serving 250 keys") != NULL);
-    CHECK(strstr(r.out, "[rank 1 worker kg shard 0] serving 258 keys") != NULL);
-    CHECK(strstr(r.out, "[rank 3 worker qa] serving 200 keys") != NULL);
+    CHECK(strstr(r.out, "[rank 2 worker kg shard 1] loaded 250 keys") != NULL);
+    CHECK(strstr(r.out, "[rank 1 worker kg shard 0] loaded 258 keys") != NULL);
+    CHECK(strstr(r.out, "[rank 3 worker qa] loaded 200 keys") != NULL);
     CHECK(strstr(r.out, "42 without a key") != NULL);
     if (check_failures || getenv("REVEAL_TEST_VERBOSE"))
         fprintf(stderr, "---- job output\n%s----\n", r.out);

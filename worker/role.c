@@ -142,7 +142,7 @@ static void install(role *r, wrk_topk *ix, const key_census *kc) {
     r->vc = kc->vc;
     r->vd = kc->vd;
     size_t keys = ix ? wrk_topk_count(ix) : 0;
-    rv_info("serving %zu keys (dk %u, values %u×%u) of %llu items from %s; %llu without a key, "
+    rv_info("loaded %zu keys (dk %u, values %u×%u) of %llu items from %s; %llu without a key, "
             "%llu with a key but no value (not served)",
             keys, kc->dk, kc->vc, kc->vd, (unsigned long long)kc->items, r->st->path,
             (unsigned long long)kc->without_key, (unsigned long long)kc->without_value);
