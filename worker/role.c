@@ -187,6 +187,7 @@ static int answer(role *r, const Reveal__QueryBatch *q, int *fatal, char *err) {
     if (grow((void **)&r->ids, &r->cap_ids, B * K, sizeof *r->ids, err) ||
         grow((void **)&r->scores, &r->cap_scores, B * K, sizeof *r->scores, err))
         return -1;
+    double t0 = rv_now();
     if (wrk_topk_search(r->ix, q->queries, B, K, r->ids, r->scores, &k, err))
         return rv_fail_wrap(err, "QueryBatch step %llu", (unsigned long long)q->step);
     if (cd) {
@@ -205,6 +206,7 @@ static int answer(role *r, const Reveal__QueryBatch *q, int *fatal, char *err) {
                                r->st->path, (unsigned long long)r->ids[i]);
         }
     }
+    double t1 = rv_now();
     Reveal__TopKReply rep = REVEAL__TOP_KREPLY__INIT;
     rep.source = r->st->source;
     rep.shard = r->st->shard;
@@ -222,10 +224,14 @@ static int answer(role *r, const Reveal__QueryBatch *q, int *fatal, char *err) {
     if (rv_topk_reply_check(&rep, err))
         return rv_fail_wrap(err, "reply of %s (source %s)", r->name, src->name);
     int to = COMM_ROOT;
+    double t2 = rv_now();
     if (comm_send(r->c, &to, 1, COMM_TOPK_REPLY, &rep.base, r->o->send_timeout_s, err)) {
         *fatal = 1;
         return -1;
     }
+    rv_debug("step %llu: B %zu k %zu: top-K and values %.2f ms, check %.2f ms, send %.2f ms",
+             (unsigned long long)q->step, B, k, 1e3 * (t1 - t0), 1e3 * (t2 - t1),
+             1e3 * (rv_now() - t2));
     return 0;
 }
 
