@@ -33,9 +33,10 @@ static void unit(float *v, size_t n, uint64_t *s) {
     for (size_t i = 0; i < n; i++) v[i] = (float)(v[i] / sqrt(norm));
 }
 
-static void die(const char *what, const char *err) {
+__attribute__((noreturn)) static void die(const char *what, const char *err) {
     fprintf(stderr, "bench_serve: %s: %s\n", what, err);
     MPI_Abort(MPI_COMM_WORLD, 1);
+    exit(1); /* MPI_Abort does not return; the compiler cannot know */
 }
 
 /* Every key of the layout's only source, in one in-process index. */
@@ -44,8 +45,8 @@ static wrk_topk *all_keys(const wrk_layout *l, uint32_t *dk) {
     wrk_topk *ix = NULL;
     float *key = NULL;
     for (size_t s = 0; s < l->n_stores; s++) {
-        mem_store *st;
-        mem_iter *it;
+        mem_store *st = NULL;
+        mem_iter *it = NULL;
         if (mem_open(l->stores[s].path, 1, &st, err) || mem_iter_new(st, 0, &it, err))
             die(l->stores[s].path, err);
         uint64_t id;
