@@ -3,7 +3,8 @@
  * batches through the client and compares the merged answer (ids, scores, values) with a
  * wrk_topk built in-process over every key of each source, for batches on both scoring paths
  * and for K beyond the keys a source holds. Then keys change in a store, REFRESH must make the
- * workers serve the new ones, and CHECKPOINT must leave a copy of every store that opens. */
+ * workers serve the new ones, and CHECKPOINT must leave a copy of every store that opens.
+ * Last, a shard emptied and refreshed refuses each batch, and the client stays in step. */
 #include "test_mpi_util.h"
 
 enum { N_KG0 = 300, N_KG1 = 250, N_QA = 200, KEYLESS = 7 };
@@ -125,6 +126,26 @@ static void rekey(const char *dir, uint64_t seed) {
     mem_close(st);
 }
 
+/* Deletes every item of a store. */
+static void empty(const char *dir) {
+    char err[RV_ERR_MAX];
+    mem_store *st;
+    REQUIRE(mem_open(dir, 0, &st, err) == 0);
+    mem_iter *it;
+    REQUIRE(mem_iter_new(st, 0, &it, err) == 0);
+    mem_batch *b = mem_batch_new(st);
+    uint64_t id;
+    Reveal__KnowledgeItem *item;
+    while (mem_iter_next(it, &id, &item, err) == 1) {
+        reveal__knowledge_item__free_unpacked(item, NULL);
+        REQUIRE(mem_batch_delete(b, id, err) == 0);
+    }
+    mem_iter_free(it);
+    REQUIRE(mem_batch_commit(b, 1, err) == 0);
+    mem_batch_free(b);
+    mem_close(st);
+}
+
 static int job(int argc, char **argv) {
     wrk_role_options o = {.send_timeout_s = 60, .idle_timeout_s = 120};
     comm *c = t_job_start(&argc, &argv, argv[1], &o, NULL);
@@ -155,6 +176,24 @@ static int job(int argc, char **argv) {
         char path[600];
         snprintf(path, sizeof path, "%s/%s", ckpt, copies[i]);
         CHECKF(t_store_items(path) == items[i], "checkpoint %s", path);
+    }
+    /* A shard left without keys refuses every batch; the other workers' replies are drained,
+     * so the next batch is refused the same way rather than answered by a stale reply. */
+    empty(argv[2]);
+    rc = wrk_client_control(cl, REVEAL__CONTROL_COMMAND__REFRESH, 7, NULL, &keys, err);
+    CHECKF(rc == 0 && keys == N_KG0 - N_KG0 / KEYLESS + N_QA, "refresh: %s", err);
+    for (uint64_t step = 8; step < 10; step++) {
+        float q[2 * T_DK];
+        uint64_t seed = step;
+        t_unit(q, 2 * T_DK, &seed);
+        wrk_hits h;
+        char want[160];
+        snprintf(want, sizeof want,
+                 "rank 2 (worker kg shard 1) could not serve step %llu: QueryBatch step %llu: "
+                 "worker kg shard 1 has no keys to search",
+                 (unsigned long long)step, (unsigned long long)step);
+        rc = wrk_client_search(cl, step, q, 2, T_DK, small, &h, err);
+        CHECKF(rc == -1 && !strcmp(err, want), "step %llu: %s", (unsigned long long)step, err);
     }
     CHECKF(wrk_client_shutdown(cl, err) == 0, "shutdown: %s", err);
     wrk_client_free(cl);

@@ -90,8 +90,10 @@ static int fail_missing(wrk_client *cl, const unsigned char *got, const char *wh
 }
 
 /* Receives one answer from every worker: TopKReply (or Status when want_status), each checked
- * for its sender; a Status failure ends the wait with that worker's reason. replies (W) are
- * filled in layout order. */
+ * for its sender; replies (W) are filled in layout order. A worker's failure (a Status
+ * failure, a message that does not decode) is the error returned, but the wait goes on for the
+ * other workers' answers, so none is left in flight to be mistaken for the answer to the next
+ * request: after a refusal the client stays usable. Only a deadline ends the wait early. */
 static int gather(wrk_client *cl, uint64_t step, int want_status, ProtobufCMessage **replies,
                   char *err) {
     size_t W = cl->l->n_stores;
@@ -100,49 +102,56 @@ static int gather(wrk_client *cl, uint64_t step, int want_status, ProtobufCMessa
     unsigned kinds =
         COMM_KIND_BIT(COMM_STATUS) | (want_status ? 0 : COMM_KIND_BIT(COMM_TOPK_REPLY));
     const char *what = want_status ? "Status" : "TopKReply";
+    char first[RV_ERR_MAX] = "", why[RV_ERR_MAX];
     double start = rv_now();
-    int rc = 0;
-    for (size_t done = 0; done < W && rc == 0;) {
+    for (size_t done = 0; done < W;) {
         double left = 0;
-        if (cl->timeout_s > 0) {
-            left = cl->timeout_s - (rv_now() - start);
-            if (left <= 0) {
-                rc = fail_missing(cl, got, what, err);
+        if (cl->timeout_s > 0) left = cl->timeout_s - (rv_now() - start);
+        comm_msg m;
+        if ((cl->timeout_s > 0 && left <= 0) ||
+            comm_recv(cl->c, MPI_ANY_SOURCE, kinds, left, &m, why)) {
+            if (cl->timeout_s > 0 && left <= 0) m.from = -1;
+            if (m.from < 0) { /* the deadline: name who is missing */
+                fail_missing(cl, got, what, why);
+                if (!first[0]) snprintf(first, sizeof first, "%s", why);
                 break;
             }
-        }
-        comm_msg m;
-        if (comm_recv(cl->c, MPI_ANY_SOURCE, kinds, left, &m, err)) {
-            rc = m.from < 0 ? fail_missing(cl, got, what, err) : -1;
-            break;
+        } else {
+            why[0] = '\0';
         }
         const char *peer = comm_peer(cl->c, m.from);
         size_t i = (size_t)(m.from - 1);
-        if (m.from < 1 || i >= W || got[i]) {
-            rc = rv_fail(err, "%s from %s: %s", comm_kind_name(m.kind), peer,
-                         m.from < 1 || i >= W ? "not a worker" : "a second answer to one request");
+        int counts = m.from >= 1 && i < W && !got[i]; /* a worker's first answer */
+        if (why[0]) {
+            /* a bad message: why names it */
+        } else if (!counts) {
+            rv_fail(why, "%s from %s: %s", comm_kind_name(m.kind), peer,
+                    m.from < 1 || i >= W ? "not a worker" : "a second answer to one request");
         } else if (m.kind == COMM_STATUS) {
             const Reveal__Status *st = (const Reveal__Status *)m.msg;
             if (!st->ok)
-                rc = rv_fail(err, "%s could not serve step %llu: %s", peer,
-                             (unsigned long long)st->step, st->message);
+                rv_fail(why, "%s could not serve step %llu: %s", peer, (unsigned long long)st->step,
+                        st->message);
             else if (!want_status)
-                rc = rv_fail(err, "Status from %s: an acknowledgement where a TopKReply was due",
-                             peer);
+                rv_fail(why, "Status from %s: an acknowledgement where a TopKReply was due", peer);
             else if (st->step != step)
-                rc = rv_fail(err, "Status from %s: step %llu, expected %llu", peer,
-                             (unsigned long long)st->step, (unsigned long long)step);
+                rv_fail(why, "Status from %s: step %llu, expected %llu", peer,
+                        (unsigned long long)st->step, (unsigned long long)step);
         }
-        if (rc == 0) {
-            replies[i] = m.msg;
-            m.msg = NULL;
+        if (why[0] && !first[0]) snprintf(first, sizeof first, "%s", why);
+        if (counts) {
             got[i] = 1;
             done++;
+            if (!why[0]) {
+                replies[i] = m.msg;
+                m.msg = NULL;
+            }
         }
         comm_msg_free(&m);
     }
     free(got);
-    return rc;
+    if (first[0]) return rv_fail(err, "%s", first);
+    return 0;
 }
 
 /* A reply fits the request and its sender's place in the layout. */
