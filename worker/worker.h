@@ -100,10 +100,10 @@ struct comm;
 struct mem_store;
 
 typedef struct {
-    char *name;         /* unique among sources */
-    int type;           /* Reveal__SourceType of every store of the source */
-    uint32_t first;     /* index of its first store in wrk_layout.stores */
-    uint32_t n_shards;  /* its stores, consecutive */
+    char *name;        /* unique among sources */
+    int type;          /* Reveal__SourceType of every store of the source */
+    uint32_t first;    /* index of its first store in wrk_layout.stores */
+    uint32_t n_shards; /* its stores, consecutive */
 } wrk_layout_source;
 
 typedef struct {
@@ -160,17 +160,17 @@ typedef struct wrk_client wrk_client;
 
 /* One source's results for a batch of B queries. */
 typedef struct {
-    uint32_t k;      /* results per query: min(K asked, keys of the source) */
-    uint64_t *ids;   /* (B, k), best first; ties by id ascending, like wrk_topk_search */
-    float *scores;   /* (B, k) */
-    uint32_t c, d;   /* value shape, 0 when the source stores no values */
-    float *values;   /* (B, k, c, d) stored values, NULL when c = d = 0 */
+    uint32_t k;    /* results per query: min(K asked, keys of the source) */
+    uint64_t *ids; /* (B, k), best first; ties by id ascending, like wrk_topk_search */
+    float *scores; /* (B, k) */
+    uint32_t c, d; /* value shape, 0 when the source stores no values */
+    float *values; /* (B, k, c, d) stored values, NULL when c = d = 0 */
 } wrk_source_hits;
 
 typedef struct {
-    uint32_t batch;            /* B */
+    uint32_t batch; /* B */
     size_t n_sources;
-    wrk_source_hits *sources;  /* (n_sources), layout order */
+    wrk_source_hits *sources; /* (n_sources), layout order */
 } wrk_hits;
 void wrk_hits_free(wrk_hits *h);
 
@@ -179,14 +179,17 @@ void wrk_hits_free(wrk_hits *h);
 int wrk_client_open(struct comm *c, const char *layout_path, double reply_timeout_s,
                     wrk_client **out, char *err);
 const wrk_layout *wrk_client_layout(const wrk_client *cl);
-/* Top-K of every source for B queries q (B, dk); k (n_sources) results asked per source. */
+/* Top-K of every source for B queries q (B, dk); k (n_sources) results asked per source.
+ * A worker's refusal fails the call with its reason after every other answer was collected
+ * (the client stays usable); a worker missing at the deadline fails it naming that worker (the
+ * job should end: its late reply would be refused as stale). */
 int wrk_client_search(wrk_client *cl, uint64_t step, const float *q, uint32_t B, uint32_t dk,
                       const uint32_t *k, wrk_hits *out, char *err);
 /* REFRESH (reload keys from the stores; path NULL) or CHECKPOINT (each worker copies its store
  * to path/<rank's source>-<shard>) on every worker; waits for every acknowledgement and
  * returns the keys served in total after the command (keys may be NULL). */
-int wrk_client_control(wrk_client *cl, int command, uint64_t step, const char *path,
-                       uint64_t *keys, char *err);
+int wrk_client_control(wrk_client *cl, int command, uint64_t step, const char *path, uint64_t *keys,
+                       char *err);
 /* SHUTDOWN to every worker; frees nothing (wrk_client_free does). */
 int wrk_client_shutdown(wrk_client *cl, char *err);
 void wrk_client_free(wrk_client *cl);
