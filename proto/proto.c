@@ -428,3 +428,25 @@ int rv_control_decode(const uint8_t *buf, size_t n, Reveal__Control **out, char 
     *out = (Reveal__Control *)m;
     return 0;
 }
+
+/* ---- Status ---- */
+
+int rv_status_check(const Reveal__Status *m, char *err) {
+    const char *msg = "Status";
+    if (check_string(msg, "message", m->message, RV_PROTO_STRING_MAX, err)) return -1;
+    if (!m->ok && (!m->message || !m->message[0]))
+        return rv_fail(err, "%s: a failure without a message", msg);
+    return 0;
+}
+
+int rv_status_decode(const uint8_t *buf, size_t n, Reveal__Status **out, char *err) {
+    ProtobufCMessage *m =
+        unpack_bounded(&reveal__status__descriptor, buf, n, RV_PROTO_WIRE_MAX_BYTES, err);
+    if (!m) return -1;
+    if (rv_status_check((Reveal__Status *)m, err)) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        return -1;
+    }
+    *out = (Reveal__Status *)m;
+    return 0;
+}

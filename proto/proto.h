@@ -73,4 +73,8 @@ int rv_item_grads_decode(const uint8_t *buf, size_t n, Reveal__ItemGrads **out, 
 int rv_control_check(const Reveal__Control *m, char *err);
 int rv_control_decode(const uint8_t *buf, size_t n, Reveal__Control **out, char *err);
 
+/* Status: a failure carries a message; the message is bounded and UTF-8. */
+int rv_status_check(const Reveal__Status *m, char *err);
+int rv_status_decode(const uint8_t *buf, size_t n, Reveal__Status **out, char *err);
+
 #endif

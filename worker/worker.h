@@ -85,4 +85,114 @@ int wrk_topk_search(const wrk_topk *ix, const float *q, size_t B, size_t K, uint
  * without selection to measure the bound). */
 size_t wrk_topk_gemm_block_rows(size_t B);
 
+/* ---- Serving over MPI (layout.c, role.c, client.c; docs/distributed.md) ----
+ *
+ * Layout: a JSON file mapping ranks to stores,
+ *   {"sources": [{"name": "kg", "type": "kg", "stores": ["runs/x/kg-0", "runs/x/kg-1"]}, ...]}
+ * Ranks 1..W take the stores in order of (source, shard); rank 0 is the coordinator, so a
+ * job needs -np 1 + W. Types are the names `reveal ingest` uses (image-text, qa, kg, text).
+ *
+ * Set-up is collective: rank 0 reads and checks the layout (wrk_client_open), every worker
+ * opens its own store and loads its keys (wrk_role_run); one failure anywhere ends every rank
+ * with one message printed by rank 0.
+ */
+
+struct comm;
+struct mem_store;
+
+typedef struct {
+    char *name;        /* unique among sources */
+    int type;          /* Reveal__SourceType of every store of the source */
+    uint32_t first;    /* index of its first store in wrk_layout.stores */
+    uint32_t n_shards; /* its stores, consecutive */
+} wrk_layout_source;
+
+typedef struct {
+    char *path;
+    uint32_t source, shard;
+    int rank; /* 1 + index in wrk_layout.stores */
+} wrk_layout_store;
+
+typedef struct {
+    wrk_layout_source *sources;
+    size_t n_sources;
+    wrk_layout_store *stores;
+    size_t n_stores;
+} wrk_layout;
+
+/* Parses and checks a layout (`origin` names it in errors): known fields only, at least one
+ * source, names unique and at most 63 bytes, types known, at least one store per source,
+ * store paths unique (compared after resolving them when they exist). */
+int wrk_layout_parse(const char *text, size_t n, const char *origin, wrk_layout **out, char *err);
+void wrk_layout_free(wrk_layout *l);
+/* The world fits the layout: world_size == 1 + number of stores. */
+int wrk_layout_check_world(const wrk_layout *l, int world_size, char *err);
+/* The store of a worker rank (NULL for rank 0 or a rank past the layout). */
+const wrk_layout_store *wrk_layout_store_of(const wrk_layout *l, int rank);
+/* Opens the store of a worker rank and checks it against the layout: it exists, and holds
+ * items of the source's type. */
+int wrk_layout_open_store(const wrk_layout *l, int rank, int read_only, struct mem_store **out,
+                          char *err);
+/* "worker kg" for a whole source, "worker kg shard 1" for one of several. */
+void wrk_layout_role_name(const wrk_layout *l, int rank, char *buf, size_t cap);
+
+/* Reads the layout file on rank 0, broadcasts it, and every rank parses it; rank 0 also checks
+ * the world size. Collective; the result as comm_agree's (0, -1 on rank 0 with the message,
+ * 1 elsewhere). On success every peer of `c` is named after its store. */
+int wrk_layout_share(struct comm *c, const char *path, wrk_layout **out, char *err);
+
+/* A worker rank (role.c). NULL options: read-only, no deadlines. */
+typedef struct {
+    int writable;          /* open the store read-write (default 0: read-only) */
+    double idle_timeout_s; /* > 0: give up when rank 0 sends nothing for this long */
+    double send_timeout_s; /* > 0: bound on rank 0 taking a reply */
+} wrk_role_options;
+
+/* Runs worker rank comm_rank(c) ≥ 1: takes part in the set-up (layout, its store, its keys),
+ * then serves rank 0 until a SHUTDOWN: QueryBatch → TopKReply (ids, scores and stored
+ * values), REFRESH → reload keys from the store, CHECKPOINT → copy of the store; a message it
+ * cannot serve → a Status failure to rank 0, and serving goes on. Returns 0 after SHUTDOWN,
+ * -1 with err (to print), or 1 when the set-up failed elsewhere or here (rank 0 prints it). */
+int wrk_role_run(struct comm *c, const char *layout_path, const wrk_role_options *o, char *err);
+
+/* The coordinator's side (client.c): one QueryBatch to every worker, their replies gathered
+ * and the shards of each source merged, so a sharded source answers like one store. */
+typedef struct wrk_client wrk_client;
+
+/* One source's results for a batch of B queries. */
+typedef struct {
+    uint32_t k;    /* results per query: min(K asked, keys of the source) */
+    uint64_t *ids; /* (B, k), best first; ties by id ascending, like wrk_topk_search */
+    float *scores; /* (B, k) */
+    uint32_t c, d; /* value shape, 0 when the source stores no values */
+    float *values; /* (B, k, c, d) stored values, NULL when c = d = 0 */
+} wrk_source_hits;
+
+typedef struct {
+    uint32_t batch; /* B */
+    size_t n_sources;
+    wrk_source_hits *sources; /* (n_sources), layout order */
+} wrk_hits;
+void wrk_hits_free(wrk_hits *h);
+
+/* Rank 0's part of the set-up (the workers run wrk_role_run). reply_timeout_s > 0 bounds
+ * every wait on a worker. Returns as wrk_layout_share. */
+int wrk_client_open(struct comm *c, const char *layout_path, double reply_timeout_s,
+                    wrk_client **out, char *err);
+const wrk_layout *wrk_client_layout(const wrk_client *cl);
+/* Top-K of every source for B queries q (B, dk); k (n_sources) results asked per source.
+ * A worker's refusal fails the call with its reason after every other answer was collected
+ * (the client stays usable); a worker missing at the deadline fails it naming that worker (the
+ * job should end: its late reply would be refused as stale). */
+int wrk_client_search(wrk_client *cl, uint64_t step, const float *q, uint32_t B, uint32_t dk,
+                      const uint32_t *k, wrk_hits *out, char *err);
+/* REFRESH (reload keys from the stores; path NULL) or CHECKPOINT (each worker copies its store
+ * to path/<rank's source>-<shard>) on every worker; waits for every acknowledgement and
+ * returns the keys served in total after the command (keys may be NULL). */
+int wrk_client_control(wrk_client *cl, int command, uint64_t step, const char *path, uint64_t *keys,
+                       char *err);
+/* SHUTDOWN to every worker; frees nothing (wrk_client_free does). */
+int wrk_client_shutdown(wrk_client *cl, char *err);
+void wrk_client_free(wrk_client *cl);
+
 #endif
