@@ -119,7 +119,8 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 
 int rv_remove_tree(const char *path, char *err) {
     struct stat st;
-    if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : rv_fail(err, "%s: %s", path, strerror(errno));
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : rv_fail(err, "%s: %s", path, strerror(errno));
     if (nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS) != 0)
         return rv_fail(err, "%s: cannot remove: %s", path, strerror(errno));
     return 0;

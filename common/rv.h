@@ -30,8 +30,8 @@ void rv_log_set_prefix(const char *prefix);
 void rv_log_set_level(int level); /* default INFO; env REVEAL_LOG=debug|info|warn|error */
 void rv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define rv_error(...) rv_log(RV_LOG_ERROR, __VA_ARGS__)
-#define rv_warn(...) rv_log(RV_LOG_WARN, __VA_ARGS__)
-#define rv_info(...) rv_log(RV_LOG_INFO, __VA_ARGS__)
+#define rv_warn(...)  rv_log(RV_LOG_WARN, __VA_ARGS__)
+#define rv_info(...)  rv_log(RV_LOG_INFO, __VA_ARGS__)
 #define rv_debug(...) rv_log(RV_LOG_DEBUG, __VA_ARGS__)
 
 /* Wall-clock seconds from a monotonic clock. */

@@ -17,7 +17,7 @@
 #include "reveal.pb-c.h"
 
 #define MEM_SCHEMA_VERSION 1
-#define MEM_NAME_MAX 64
+#define MEM_NAME_MAX       64
 
 typedef struct mem_store mem_store;
 typedef struct mem_batch mem_batch;
@@ -31,12 +31,12 @@ typedef struct {
 } mem_config;
 
 typedef struct {
-    uint64_t items;          /* live items */
-    uint64_t deleted;        /* items removed by delete or replaced by an edit */
-    uint64_t with_key;       /* live items that have a key vector */
-    uint64_t with_value;     /* live items that have a value matrix */
-    uint64_t sequence;       /* RocksDB's latest sequence number: grows on every write */
-    uint64_t bytes_on_disk;  /* live SST + WAL bytes as RocksDB reports them */
+    uint64_t items;         /* live items */
+    uint64_t deleted;       /* items removed by delete or replaced by an edit */
+    uint64_t with_key;      /* live items that have a key vector */
+    uint64_t with_value;    /* live items that have a value matrix */
+    uint64_t sequence;      /* RocksDB's latest sequence number: grows on every write */
+    uint64_t bytes_on_disk; /* live SST + WAL bytes as RocksDB reports them */
 } mem_stats;
 
 /* Outcome of one put. */
@@ -66,8 +66,8 @@ size_t mem_item_text(const Reveal__KnowledgeItem *item, char *buf, size_t cap);
 mem_batch *mem_batch_new(mem_store *s);
 /* Validates and stages an item. *outcome is MEM_PUT_*; an unchanged item stages nothing.
  * The rules for edits by logical key are in docs/store.md (Puts, edits and deletes). */
-int mem_batch_put_item(mem_batch *b, const Reveal__KnowledgeItem *item, uint64_t *id,
-                       int *outcome, char *err);
+int mem_batch_put_item(mem_batch *b, const Reveal__KnowledgeItem *item, uint64_t *id, int *outcome,
+                       char *err);
 /* Stages the removal of an item (its key and value too). Deleting a missing id is an error. */
 int mem_batch_delete(mem_batch *b, uint64_t id, char *err);
 size_t mem_batch_count(const mem_batch *b);

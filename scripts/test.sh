@@ -40,6 +40,9 @@ if [[ -z "${SKIP_FUZZ:-}" ]]; then
   (cd build-fuzz && ctest --output-on-failure -j"$jobs" -L fuzz)
 fi
 
+echo "== formatting (clang-format, .clang-format)"
+clang-format --dry-run --Werror $(git ls-files '*.c' '*.h' '*.cc')
+
 echo "== static check (cppcheck)"
 cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
   --suppress=missingIncludeSystem --std=c11 -I common \

@@ -9,34 +9,34 @@
 static int check_failures = 0;
 static int check_count = 0;
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        check_count++;                                                                     \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);       \
-            check_failures++;                                                              \
-        }                                                                                  \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            check_failures++;                                                                      \
+        }                                                                                          \
     } while (0)
 
-#define CHECKF(cond, ...)                                                                  \
-    do {                                                                                   \
-        check_count++;                                                                     \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);       \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fputc('\n', stderr);                                                           \
-            check_failures++;                                                              \
-        }                                                                                  \
+#define CHECKF(cond, ...)                                                                          \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);               \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            check_failures++;                                                                      \
+        }                                                                                          \
     } while (0)
 
 /* Stops the test at once: for a failure that makes the rest meaningless. Evaluates cond once. */
-#define REQUIRE(cond)                                                                      \
-    do {                                                                                   \
-        check_count++;                                                                     \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);     \
-            exit(1);                                                                       \
-        }                                                                                  \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);             \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static inline int check_report(const char *name) {

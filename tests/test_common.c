@@ -49,10 +49,10 @@ int main(void) {
     /* UTF-8: accepted and rejected forms, with the offset of the first bad byte */
     size_t at = 99;
     CHECK(rv_utf8_valid("Kathmandu \xe0\xa4\x95 \xf0\x9f\x87\xb3", 18, &at));
-    CHECK(!rv_utf8_valid("ab\xc0\xaf", 4, &at) && at == 2);     /* overlong '/' */
-    CHECK(!rv_utf8_valid("\xed\xa0\x80", 3, &at) && at == 0);  /* surrogate */
+    CHECK(!rv_utf8_valid("ab\xc0\xaf", 4, &at) && at == 2);        /* overlong '/' */
+    CHECK(!rv_utf8_valid("\xed\xa0\x80", 3, &at) && at == 0);      /* surrogate */
     CHECK(!rv_utf8_valid("x\xf4\x90\x80\x80", 5, &at) && at == 1); /* > U+10FFFF */
-    CHECK(!rv_utf8_valid("abc\xe2\x82", 5, &at) && at == 3);    /* truncated */
+    CHECK(!rv_utf8_valid("abc\xe2\x82", 5, &at) && at == 3);       /* truncated */
     CHECK(!rv_utf8_valid("\xff", 1, &at) && at == 0);
 
     CHECK(rv_remove_tree(dir, err) == 0);

@@ -53,9 +53,8 @@ void RVM(stack_setT)(RVM(stack) * s, int T) {
 
 void RVM(stack_forward)(RVM(stack) * s, const real *omega, const uint8_t *xmask, const real *ctx,
                         const uint8_t *ctxmask, TRN(block_w) * w) {
-    for (int l = 0; l < s->L; l++)
-        TRN(block_forward)
-        (s->x[l + 1], &s->acts[l], s->x[l], omega, xmask, ctx, ctxmask, &w[l], &s->d);
+    for (int l = 0; l < s->L; l++) TRN(block_forward)
+    (s->x[l + 1], &s->acts[l], s->x[l], omega, xmask, ctx, ctxmask, &w[l], &s->d);
 }
 
 /* dx0 += ∂/∂x[0] given dout = ∂/∂x[L]; domega and dctx accumulate over the blocks. */
