@@ -4,7 +4,8 @@
  * cleanly (exit 0 on both ranks) on SHUTDOWN. Covers: a cut QueryBatch, an array of the wrong
  * length, a NaN query, dk and source count that do not fit the worker, random bytes, an unknown
  * command, an oversized message (2 MiB under a 64 KiB limit, past MPI's eager size), a tag
- * that is no message kind, a kind the worker never receives, and ItemGrads (not built yet). */
+ * that is no message kind, a kind the worker never receives, and ItemGrads (not built yet).
+ * The worker holds its store read-write, and a REFRESH at the end must reload all its keys. */
 #include "test_mpi_util.h"
 
 enum { N_ITEMS = 40 };
@@ -61,7 +62,8 @@ static void send_raw(comm_kind kind, const void *buf, size_t n) {
 }
 
 static int job(int argc, char **argv) {
-    wrk_role_options o = {.send_timeout_s = 30, .idle_timeout_s = 120};
+    /* Read-write, as a re-encoding worker will be: REFRESH then reloads without reopening. */
+    wrk_role_options o = {.writable = 1, .send_timeout_s = 30, .idle_timeout_s = 120};
     C = t_job_start(&argc, &argv, argv[1], &o, NULL);
     char err[RV_ERR_MAX];
     if (wrk_client_open(C, argv[1], 30, &CL, err)) {
@@ -131,6 +133,10 @@ static int job(int argc, char **argv) {
     CHECKF(comm_send(C, (int[]){1}, 1, COMM_ITEM_GRADS, &g.base, 30, err) == 0, "%s", err);
     expect_refusal("item grads", "ItemGrads step 8: re-encoding with a backward on workers is not");
 
+    uint64_t keys = 0;
+    CHECKF(wrk_client_control(CL, REVEAL__CONTROL_COMMAND__REFRESH, 9, NULL, &keys, err) == 0 &&
+               keys == N_ITEMS,
+           "refresh: %s (%llu keys)", err, (unsigned long long)keys);
     CHECKF(wrk_client_shutdown(CL, err) == 0, "shutdown: %s", err);
     wrk_client_free(CL);
     int code = check_report("mpi_garbled rank 0");
