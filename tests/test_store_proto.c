@@ -195,7 +195,7 @@ static void test_query_batch(void) {
            "QueryBatch: fresh[1] = 11 is more than k[1] = 10");
     fresh[1] = 2;
     expect(rv_query_batch_check(&m, err), "fresh without train",
-           "fresh or gold_keys given without train");
+           "QueryBatch: fresh given without train");
     m.train = 1;
     CHECK(rv_query_batch_check(&m, err) == 0);
     m.n_gold_keys = 1;
