@@ -57,6 +57,10 @@ static int ckpt_cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void ckpt_list_sort(ckpt_list *l) {
+    if (l->n > 1) qsort(l->items, l->n, sizeof *l->items, ckpt_cmp_str);
+}
+
 /* Walks root/rel: regular files go to files as paths relative to root, directories to dirs as
  * full paths, children before their parent (the order in which they are fsynced). Anything else
  * (a symlink, a device) is refused: a checkpoint must hold its own bytes. */
@@ -203,7 +207,7 @@ static int ckpt_scan(const char *cdir, ckpt_entry **out, size_t *n_out, ckpt_lis
         snprintf(list[n].name, sizeof list[n].name, "%s", e->d_name);
         n++;
     }
-    qsort(list, n, sizeof *list, ckpt_cmp_newest_first);
+    if (n > 1) qsort(list, n, sizeof *list, ckpt_cmp_newest_first);
     *out = list;
     *n_out = n;
     list = NULL;
@@ -302,7 +306,7 @@ int job_ckpt_commit(job_run *r, uint64_t step, int keep_last, char *path_out, si
     if (job_metrics_sync(r, err) != 0) return -1;
 
     if (ckpt_walk(tmp, "", &files, &dirs, err) != 0) goto cleanup;
-    qsort(files.items, files.n, sizeof *files.items, ckpt_cmp_str);
+    ckpt_list_sort(&files);
     for (size_t i = 0; i < files.n; i++) {
         if (!strcmp(files.items[i], CKPT_MANIFEST) || !strcmp(files.items[i], CKPT_DONE)) {
             rv_fail(err, "%s/%s: the name is reserved for the checkpoint's seal", tmp,
@@ -459,8 +463,8 @@ static int ckpt_verify_step(const char *dir, uint64_t *step, char *err) {
             goto cleanup;
     }
     if (ckpt_walk(dir, "", &files, NULL, err) != 0) goto cleanup;
-    qsort(files.items, files.n, sizeof *files.items, ckpt_cmp_str);
-    qsort(listed.items, listed.n, sizeof *listed.items, ckpt_cmp_str);
+    ckpt_list_sort(&files);
+    ckpt_list_sort(&listed);
     for (size_t i = 1; i < listed.n; i++) {
         if (!strcmp(listed.items[i - 1], listed.items[i])) {
             rv_fail(err, "%s: lists %s twice", path, listed.items[i]);

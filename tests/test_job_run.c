@@ -145,7 +145,7 @@ int main(void) {
     append_raw("garbage}\n{\"step\": 0}\n");
     CHECK(job_metrics_truncate(r, 0, err) == 0);
     m = slurp("metrics.jsonl");
-    CHECKF(m && !strcmp(m, "{\"event\": \"eval\"}\n{\"step\": 0}\n"), "got '%s'", m);
+    CHECKF(m && !strcmp(m, "{\"event\": \"eval\"}\n{\"step\": 0}\n"), "got '%s'", m ? m : "(none)");
     free(m);
     job_run_close(r);
 
