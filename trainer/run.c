@@ -66,14 +66,14 @@ static int bcast_string(tr_job *j, char *s, size_t cap, char *err) {
 
 /* Trains the tokenizer on every item text and question (rank 0), or takes the checkpoint's;
  * every rank loads the same bytes. */
-static int setup_tokenizer(tr_job *j, const trn_ckpt *ck, char *err) {
+static int setup_tokenizer(tr_job *j, int resumed, const trn_ckpt *ck, char *err) {
     void *model = NULL;
     size_t len = 0;
     char **texts = NULL;
     size_t n = 0;
     int rc = -1;
     char mine[RV_ERR_MAX] = "";
-    if (!ck && tr_job_gather_texts(j, &texts, &n, mine) == 0 && j->rank == 0) {
+    if (!resumed && tr_job_gather_texts(j, &texts, &n, mine) == 0 && j->rank == 0) {
         char **all = realloc(texts, (n + 2 * j->task.n + 1) * sizeof *all);
         if (!all) {
             rv_fail(mine, "out of memory");
@@ -357,7 +357,7 @@ int tr_train_main(const tr_train_args *a) {
     }
     if ((rc = comm_agree(j.c, mine, err))) goto done;
     int resumed = found[0] != 0;
-    if (setup_tokenizer(&j, resumed && j.rank == 0 ? &ck : NULL, err) ||
+    if (setup_tokenizer(&j, resumed, resumed && j.rank == 0 ? &ck : NULL, err) ||
         setup_model(&j, resumed && j.rank == 0 ? &ck : NULL, err) || setup_memory(&j, err))
         goto done;
     if (j.rank != 0) {

@@ -12,7 +12,7 @@ before=$("$REVEAL_BIN" stats --store "$W/stores/kg" | md5sum)
     --resume never >"$W/kl_run.log" 2>&1 &
 mp=$!
 for _ in $(seq 1 1200); do
-    n=$(cat "$W/kl_run/metrics.jsonl" 2>/dev/null | wc -l)
+    n=0; [ -f "$W/kl_run/metrics.jsonl" ] && n=$(wc -l <"$W/kl_run/metrics.jsonl")
     [ "$n" -ge 12 ] && break
     sleep 0.05
 done

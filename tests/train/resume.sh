@@ -6,14 +6,14 @@
 W=${1:?usage: resume.sh WORKDIR}
 make_world "$W"
 rm -rf "$W"/rs_*
-opts=(--config "$W/tiny.json" --set train.steps=40 --set train.ckpt_every=0)
+opts=(--config "$W/tiny.json" --set train.steps=300 --set train.ckpt_every=0 --set train.log_every=50)
 train 2 "$W/rs_full" "${opts[@]}" --resume never
 # the interrupted run: SIGTERM to its ranks once 10 updates are in metrics.jsonl
 "$MPIRUN" --oversubscribe -np 2 "$REVEAL_BIN" train --run-dir "$W/rs_cut" "${opts[@]}" \
     --resume never >"$W/rs_cut.log" 2>&1 &
 mp=$!
 for _ in $(seq 1 1200); do
-    n=$(cat "$W/rs_cut/metrics.jsonl" 2>/dev/null | wc -l)
+    n=0; [ -f "$W/rs_cut/metrics.jsonl" ] && n=$(wc -l <"$W/rs_cut/metrics.jsonl")
     [ "$n" -ge 10 ] && break
     sleep 0.05
 done
