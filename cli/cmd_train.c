@@ -114,9 +114,7 @@ int cmd_train(int argc, char **argv) {
     }
     MPI_Init(&argc, &argv);
     int code = tr_train_main(&a);
-    int size = 1;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (code == 1 && size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+    if (code == TR_EXIT_ABORT) MPI_Abort(MPI_COMM_WORLD, TR_EXIT_FAIL);
     MPI_Finalize();
     return code;
 }

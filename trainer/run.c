@@ -245,7 +245,7 @@ cleanup:
 }
 
 static void job_free(tr_job *j) {
-    if (j->l) {
+    if (j->l && j->shards) {
         tr_exchange_release(j);
         for (size_t i = 0; i < j->l->n_stores; i++) tr_shard_free(j->shards[i]);
     }
@@ -304,7 +304,7 @@ int tr_train_main(const tr_train_args *a) {
     job_run *run = NULL;
     char *config_json = NULL;
     trn_ckpt ck;
-    int have_ck = 0, code = TR_EXIT_FAIL, rc;
+    int have_ck = 0, code = TR_EXIT_FAIL, rc, lone = 0;
     if (comm_create("train", &j.c, err)) {
         fprintf(stderr, "reveal train: %s\n", err);
         return TR_EXIT_FAIL;
@@ -326,8 +326,9 @@ int tr_train_main(const tr_train_args *a) {
         uint64_t step = 0;
         job_ckpt_find(run, mode, a->resume, found, sizeof found, &step, mine);
     }
-    if ((rc = comm_agree(j.c, mine, err)) || bcast_string(&j, found, sizeof found, err) ||
-        tr_job_layout(&j, j.cfg.layout, err))
+    /* every rank reads the same config: rank 0 alone reports what is wrong with it */
+    if ((rc = comm_agree(j.c, j.rank == 0 ? mine : "", err)) ||
+        bcast_string(&j, found, sizeof found, err) || tr_job_layout(&j, j.cfg.layout, err))
         goto done;
     if (found[0]) rv_info("resuming from %s", found);
     /* working copies of the stores: fresh from the user's stores, or the checkpoint's */
@@ -360,6 +361,8 @@ int tr_train_main(const tr_train_args *a) {
     if (setup_tokenizer(&j, resumed, resumed && j.rank == 0 ? &ck : NULL, err) ||
         setup_model(&j, resumed && j.rank == 0 ? &ck : NULL, err) || setup_memory(&j, err))
         goto done;
+    /* from here on a failure is one rank's own: it is reported there and ends the job */
+    lone = 1;
     if (j.rank != 0) {
         code = tr_worker_loop(&j, err) ? TR_EXIT_FAIL : TR_EXIT_OK;
         goto done;
@@ -413,8 +416,10 @@ int tr_train_main(const tr_train_args *a) {
         }
     }
 done:
-    if (code == TR_EXIT_FAIL && err[0] && (j.rank == 0 || rc != 1))
+    /* a set-up failure every rank agreed on is printed once, by rank 0 */
+    if (code == TR_EXIT_FAIL && err[0] && (j.rank == 0 || lone))
         fprintf(stderr, "reveal train: %s\n", err);
+    if (code == TR_EXIT_FAIL && lone) code = TR_EXIT_ABORT;
     if (have_ck) trn_ckpt_close(&ck);
     free(config_json);
     job_run_close(run);

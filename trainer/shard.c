@@ -97,14 +97,14 @@ int tr_shard_open(const wrk_layout *l, uint32_t index, const char *path, int wri
     if (mem_open(dir, !writable, &s->s, err)) goto cleanup;
     const mem_config *mc = mem_get_config(s->s);
     if ((int)mc->type != l->sources[ls->source].type) {
-        rv_fail(err, "store %s holds %s items, the layout's source %s is %s", dir,
+        rv_fail(err, "store %s holds %s items, the layout's source %s is %s", ls->path,
                 mem_type_name(mc->type), l->sources[ls->source].name,
                 mem_type_name((Reveal__SourceType)l->sources[ls->source].type));
         goto cleanup;
     }
     if (mc->image_size != image_size) {
-        rv_fail(err, "store %s holds %u×%u images, the model reads %u×%u (model.image_size)", dir,
-                mc->image_size, mc->image_size, image_size, image_size);
+        rv_fail(err, "store %s holds %u×%u images, the model reads %u×%u (model.image_size)",
+                ls->path, mc->image_size, mc->image_size, image_size, image_size);
         goto cleanup;
     }
     if (mem_iter_new(s->s, 0, &it, err)) goto cleanup;

@@ -11,9 +11,6 @@
 /* Raw MPI tags of the set-up exchanges (protobuf kinds use 1..COMM_KIND_LAST). */
 enum { TR_TAG_TEXTS = 101 };
 
-/* Exit codes of `reveal train` and the MPI_Abort codes of its ranks. */
-enum { TR_EXIT_OK = 0, TR_EXIT_FAIL = 1, TR_EXIT_STOPPED = 75 };
-
 typedef struct {
     comm *c;
     int rank, size, W; /* W worker ranks: size − 1 */

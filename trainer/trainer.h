@@ -141,8 +141,13 @@ typedef struct {
     long keep_last;     /* < 0: from the config */
 } tr_train_args;
 
-/* `reveal train` on every rank (MPI initialised by the caller). Returns the process exit code:
- * 0 done, 1 failure (printed), 75 stopped by SIGTERM/SIGUSR1 after a checkpoint. */
+/* Exit codes: TR_EXIT_ABORT is a failure of one rank after set-up, which the caller turns into
+ * MPI_Abort (the other ranks may be waiting for it); every other code is the process's. */
+enum { TR_EXIT_OK = 0, TR_EXIT_FAIL = 1, TR_EXIT_ABORT = 3, TR_EXIT_STOPPED = 75 };
+
+/* `reveal train` on every rank (MPI initialised by the caller). Returns 0 done, 1 a failure every
+ * rank agreed on (printed once by rank 0), TR_EXIT_ABORT, or 75: stopped by SIGTERM/SIGUSR1
+ * after a checkpoint. */
 int tr_train_main(const tr_train_args *a);
 
 #endif
