@@ -457,9 +457,9 @@ int rv_control_check(const Reveal__Control *m, char *err) {
     int c = (int)m->command;
     if (c == REVEAL__CONTROL_COMMAND__CONTROL_UNSPECIFIED)
         return rv_fail(err, "%s: command is not set", msg);
-    if (c < 0 || c > REVEAL__CONTROL_COMMAND__SHUTDOWN)
+    if (c < 0 || c > REVEAL__CONTROL_COMMAND__EDIT)
         return rv_fail(err, "%s: command %d is not a ControlCommand (1..%d)", msg, c,
-                       REVEAL__CONTROL_COMMAND__SHUTDOWN);
+                       REVEAL__CONTROL_COMMAND__EDIT);
     if (check_string(msg, "path", m->path, RV_PROTO_PATH_MAX, err)) return -1;
     if (c == REVEAL__CONTROL_COMMAND__CHECKPOINT && (!m->path || !m->path[0]))
         return rv_fail(err, "%s: CHECKPOINT has no path", msg);

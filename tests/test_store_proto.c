@@ -369,7 +369,7 @@ static void test_control(void) {
     CHECK(rv_control_check(&m, err) == 0);
     const uint8_t bad[] = {0x08, 0x07};
     expect(rv_control_decode(bad, sizeof bad, &out, err), "command 7",
-           "Control: command 7 is not a ControlCommand (1..3)");
+           "Control: command 7 is not a ControlCommand (1..4)");
     const uint8_t none[] = {0x10, 0x01};
     expect(rv_control_decode(none, sizeof none, &out, err), "no command", "command is not set");
     const uint8_t neg[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};

@@ -47,6 +47,9 @@ static const job_field fields[] = {
     F("train.rho", JOB_FLOAT, rho, 0, 1, "re-encode the best ceil(rho·K) per source"),
     F("train.inject", JOB_FLOAT, inject, 0, 1, "share of rows whose gold item is injected"),
     F("train.refresh_every", JOB_INT, refresh_every, 0, 1e9, "R: re-encode all memory (0: never)"),
+    F("train.edits", JOB_STRING, edits, 0, 0,
+      "directory of edit rounds (counterfactual knowledge; \"\": none)"),
+    F("train.edit_every", JOB_INT, edit_every, 0, 1e9, "an edit round every N updates (0: never)"),
     F("train.lr", JOB_FLOAT, lr, 0, 10, "peak learning rate"),
     F("train.min_lr", JOB_FLOAT, min_lr, 0, 10, "final learning rate (cosine decay)"),
     F("train.warmup", JOB_INT, warmup, 0, 1e9, "learning-rate warm-up updates"),
@@ -119,6 +122,8 @@ int tr_config_load(tr_config *c, const char *path, char *const *sets, int n_sets
     if (c->warmup > c->steps)
         return rv_fail(err, "config: train.warmup %ld is more than train.steps %ld", c->warmup,
                        c->steps);
+    if (c->edits[0] && c->edit_every <= 0)
+        return rv_fail(err, "config: train.edits is set but train.edit_every is 0");
     if (c->min_lr > c->lr)
         return rv_fail(err, "config: train.min_lr %g is above train.lr %g", c->min_lr, c->lr);
     rvm_config m;

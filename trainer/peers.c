@@ -265,15 +265,21 @@ int tr_send_grads(tr_job *j, Reveal__ItemGrads *const *g, char *err) {
 
 /* A control command on every store: local shards directly, remote ones by message, each
  * remote rank answering with one Status. */
-static int run_control(tr_job *j, int command, uint64_t step, const char *path, char *err);
+static int run_control(tr_job *j, int command, uint64_t step, const char *path, int encode,
+                       char *err);
 
 int tr_control(tr_job *j, int command, uint64_t step, const char *path, char *err) {
-    if (run_control(j, command, step, path, err)) return -1;
+    return tr_control_ex(j, command, step, path, 1, err);
+}
+
+int tr_control_ex(tr_job *j, int command, uint64_t step, const char *path, int encode, char *err) {
+    if (run_control(j, command, step, path, encode, err)) return -1;
     if (!j->W) return 0;
     Reveal__Control ctl = REVEAL__CONTROL__INIT;
     ctl.command = command;
     ctl.step = step;
     ctl.path = (char *)(path ? path : "");
+    ctl.no_encode = !encode;
     int *dests = malloc((size_t)j->W * sizeof *dests);
     if (!dests) return rv_fail(err, "out of memory");
     for (int r = 0; r < j->W; r++) dests[r] = 1 + r;
@@ -296,11 +302,20 @@ int tr_control(tr_job *j, int command, uint64_t step, const char *path, char *er
     return 0;
 }
 
-static int run_control(tr_job *j, int command, uint64_t step, const char *path, char *err) {
+static int run_control(tr_job *j, int command, uint64_t step, const char *path, int encode,
+                       char *err) {
     for (size_t i = 0; i < j->l->n_stores; i++) {
         if (j->owner[i] != j->rank) continue;
         tr_shard *s = j->shards[i];
-        if (command == REVEAL__CONTROL_COMMAND__REFRESH) {
+        if (command == REVEAL__CONTROL_COMMAND__EDIT) {
+            char file[2 * TR_PATH_MAX];
+            size_t n;
+            snprintf(file, sizeof file, "%s/%s.jsonl", path ? path : "",
+                     j->l->sources[j->l->stores[i].source].name);
+            if (tr_shard_edit(s, path && path[0] ? file : NULL, encode, (uint32_t)step, &n, err))
+                return -1;
+            if (n) rv_debug("%s: %zu items changed by the edit round", tr_shard_name(s), n);
+        } else if (command == REVEAL__CONTROL_COMMAND__REFRESH) {
             size_t n;
             if (tr_shard_refresh(s, 1, (uint32_t)step, &n, err)) return -1;
         } else if (command == REVEAL__CONTROL_COMMAND__CHECKPOINT) {
@@ -406,7 +421,7 @@ int tr_worker_loop(tr_job *j, char *err) {
                 comm_msg_free(&m);
                 return 0;
             }
-            rc = run_control(j, ctl->command, ctl->step, ctl->path, why);
+            rc = run_control(j, ctl->command, ctl->step, ctl->path, !ctl->no_encode, why);
             uint64_t step = ctl->step;
             if (send_status(j, rc == 0, step, why, err)) rc = -1;
         }

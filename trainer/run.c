@@ -262,15 +262,27 @@ static void job_free(tr_job *j) {
     free(j->a_ids);
     free(j->answers);
     free(j->order);
+    for (size_t i = 0; i < j->n_rounds; i++) free(j->rounds[i]);
+    free(j->rounds);
+    tr_task_free(&j->orig);
     comm_free(j->c);
 }
 
 /* Rank 0's loop. Returns an exit code. */
 static int coordinate(tr_job *j, job_run *run, const char *config_json, char *err) {
     double t_start = rv_now();
-    long first = j->step;
+    long first = j->step, R = j->cfg.edit_every;
+    /* a resumed run: the texts and answers of the round active at the checkpoint (its vectors
+     * are in the checkpoint's stores) */
+    if (j->n_rounds && first > R && tr_edits_apply(j, (first - 1) / R * R, 0, err))
+        return TR_EXIT_FAIL;
     while (j->step < j->cfg.steps) {
-        if (j->cfg.refresh_every > 0 && j->step > first && j->step >= j->cfg.warm_steps &&
+        if (j->n_rounds && j->step > 0 && j->step % R == 0) {
+            double t0 = rv_now();
+            if (tr_edits_apply(j, j->step, 1, err)) return TR_EXIT_FAIL;
+            rv_debug("step %ld: edit round applied in %.1f ms", j->step, 1e3 * (rv_now() - t0));
+        }
+        if (j->cfg.refresh_every > 0 && j->step > 0 && j->step >= j->cfg.warm_steps &&
             j->step % j->cfg.refresh_every == 0) {
             double t0 = rv_now();
             if (tr_control(j, REVEAL__CONTROL_COMMAND__REFRESH, (uint64_t)j->step, NULL, err))
@@ -292,6 +304,12 @@ static int coordinate(tr_job *j, job_run *run, const char *config_json, char *er
                 return TR_EXIT_STOPPED;
             }
         }
+    }
+    if (j->n_rounds && j->cfg.steps > R) {
+        /* back to the stored knowledge for the evaluation */
+        if (tr_edits_apply(j, -1, 1, err) ||
+            tr_control(j, REVEAL__CONTROL_COMMAND__REFRESH, (uint64_t)j->step, NULL, err))
+            return TR_EXIT_FAIL;
     }
     if (j->cfg.dev[0] && final_eval(j, err)) return TR_EXIT_FAIL;
     return TR_EXIT_OK;
@@ -367,7 +385,9 @@ int tr_train_main(const tr_train_args *a) {
         code = tr_worker_loop(&j, err) ? TR_EXIT_FAIL : TR_EXIT_OK;
         goto done;
     }
-    if (tr_task_tokenize(&j, &j.task, &j.q_ids, &j.queries, &j.a_ids, &j.answers, err)) goto done;
+    if (tr_task_tokenize(&j, &j.task, &j.q_ids, &j.queries, &j.a_ids, &j.answers, err) ||
+        tr_edits_open(&j, err))
+        goto done;
     config_json = tr_config_json(&j.cfg);
     char *resolved = NULL;
     if (!config_json) {

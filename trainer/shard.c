@@ -5,6 +5,7 @@
  * apply the ItemGrads (backward, then the used fresh keys and values become the stored ones). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "memstore.h"
 #include "rv.h"
@@ -20,11 +21,13 @@ struct tr_shard {
     uint32_t image_size;
     size_t n;           /* items */
     uint64_t *ids;      /* (n) ascending, as the store iterates */
-    char **texts;       /* (n) encoder texts */
+    char **texts;       /* (n) encoder texts as stored */
+    char **edit;        /* (n) the text of the current edit round, NULL: as stored */
     uint8_t *pixels;    /* (n, S, S, 3) */
     uint8_t *has_image; /* (n) */
     /* bound to a model */
     const rvm_config *cfg;
+    const trn_tokenizer *tok_model;
     rvm_model view;
     int bound, cap; /* cap: ids per item, text_max − 1 */
     int32_t *tok;   /* (n, cap) */
@@ -150,6 +153,8 @@ cleanup:
 void tr_shard_free(tr_shard *s) {
     if (!s) return;
     for (size_t i = 0; i < s->n; i++) free(s->texts[i]);
+    for (size_t i = 0; s->edit && i < s->n; i++) free(s->edit[i]);
+    free(s->edit);
     if (s->bound) rvm_model_free(&s->view);
     mem_close(s->s);
     wrk_topk_free(s->ix);
@@ -180,6 +185,18 @@ const char *tr_shard_text(const tr_shard *s, size_t i) {
     return s->texts[i];
 }
 
+/* Token ids of item i from its current text (the edit round's, else the stored one). */
+static int tokenize(tr_shard *s, size_t i, char *err) {
+    const char *text = s->edit && s->edit[i] ? s->edit[i] : s->texts[i];
+    int n_ids = 0;
+    int32_t *ids = s->tok + i * (size_t)s->cap;
+    if (trn_tok_encode(s->tok_model, text, strlen(text), 0, s->cap, ids, &n_ids, NULL, err))
+        return rv_fail_wrap(err, "%s: item 0x%016llx", s->name, (unsigned long long)s->ids[i]);
+    s->in[i].text.ids = ids;
+    s->in[i].text.n = n_ids;
+    return 0;
+}
+
 int tr_shard_bind(tr_shard *s, const trn_tokenizer *tok, rvm_model *m, char *err) {
     if (s->bound) return rv_fail(err, "%s is already bound to a model", s->name);
     const rvm_config *c = &m->cfg;
@@ -193,15 +210,10 @@ int tr_shard_bind(tr_shard *s, const trn_tokenizer *tok, rvm_model *m, char *err
         grow((void **)&s->values, s->n * (size_t)s->cd, sizeof *s->values, err) ||
         grow((void **)&s->version, s->n, sizeof *s->version, err))
         return rv_fail_wrap(err, "%s", s->name);
+    s->tok_model = tok;
     for (size_t i = 0; i < s->n; i++) {
-        int n_ids = 0;
-        int32_t *ids = s->tok + i * (size_t)s->cap;
-        if (trn_tok_encode(tok, s->texts[i], strlen(s->texts[i]), 0, s->cap, ids, &n_ids, NULL,
-                           err))
-            return rv_fail_wrap(err, "%s: item 0x%016llx", s->name, (unsigned long long)s->ids[i]);
-        s->in[i].text.ids = ids;
-        s->in[i].text.n = n_ids;
         s->in[i].image = s->has_image[i] ? s->pixels + i * S3 : NULL;
+        if (tokenize(s, i, err)) return -1;
     }
     if (rvm_model_view(&s->view, m, err)) return rv_fail_wrap(err, "%s: item encoder", s->name);
     s->cfg = &s->view.cfg;
@@ -440,4 +452,71 @@ int tr_shard_apply(tr_shard *s, const Reveal__ItemGrads *g, uint32_t version, ch
 cleanup:
     free(used);
     return rc;
+}
+
+int tr_shard_edit(tr_shard *s, const char *file, int encode, uint32_t version, size_t *changed,
+                  char *err) {
+    char **next = calloc(s->n, sizeof *next); /* (n) the round's texts */
+    size_t *pos = malloc(s->n * sizeof *pos), np = 0;
+    char *buf = malloc(TEXT_CAP), *line, reason[RV_ERR_MAX];
+    mem_reader *rd = NULL;
+    mem_line_item li;
+    mem_line_item_init(&li);
+    int rc = -1, more;
+    size_t len;
+    uint64_t lineno;
+    if (!next || !pos || !buf) {
+        rv_fail(err, "%s: out of memory", s->name);
+        goto cleanup;
+    }
+    if (file && access(file, F_OK) == 0) {
+        if (mem_reader_open(file, 1u << 20, &rd, err)) goto cleanup;
+        Reveal__SourceType type = mem_get_config(s->s)->type;
+        while ((more = mem_reader_next(rd, &line, &len, &lineno, err)) == 1) {
+            int got = mem_parse_line(&li, type, MEM_FORMAT_JSONL, line, len, 1u << 16, reason);
+            if (got < 0) {
+                rv_fail(err, "%s:%llu: %s", file, (unsigned long long)lineno, reason);
+                goto cleanup;
+            }
+            uint64_t id;
+            size_t p;
+            if (!got) continue;
+            got = mem_lookup_key(s->s, li.item.key, &id, err);
+            if (got < 0) goto cleanup;
+            if (!got || !item_pos(s, id, &p)) continue; /* another shard's item */
+            mem_item_text(&li.item, buf, TEXT_CAP);
+            free(next[p]);
+            if (!(next[p] = strdup(buf))) {
+                rv_fail(err, "%s: out of memory", s->name);
+                goto cleanup;
+            }
+        }
+        if (more < 0) goto cleanup;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        const char *was = s->edit && s->edit[i] ? s->edit[i] : s->texts[i];
+        const char *now = next[i] ? next[i] : s->texts[i];
+        if (next[i] && !strcmp(next[i], s->texts[i])) {
+            free(next[i]);
+            next[i] = NULL;
+        }
+        if (strcmp(was, now)) pos[np++] = i;
+    }
+    for (size_t i = 0; s->edit && i < s->n; i++) free(s->edit[i]);
+    free(s->edit);
+    s->edit = next;
+    next = NULL;
+    for (size_t i = 0; i < np; i++)
+        if (tokenize(s, pos[i], err)) goto cleanup;
+    if (encode && encode_into(s, pos, np, version, err)) goto cleanup;
+    *changed = np;
+    rc = 0;
+cleanup:
+    for (size_t i = 0; next && i < s->n; i++) free(next[i]);
+    free(next);
+    free(pos);
+    free(buf);
+    mem_line_item_free(&li);
+    mem_reader_close(rd);
+    return rc ? rv_fail_wrap(err, "%s: edit round %s", s->name, file ? file : "(restore)") : 0;
 }

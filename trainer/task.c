@@ -101,6 +101,7 @@ static int parse_row(tr_row *r, const cJSON *o, const char *dir, const wrk_layou
     }
     for (int i = 0; i < r->n_answers; i++)
         if (!r->answers[i]) return rv_fail(err, "line %ld: out of memory", line);
+    if (!image_size) return 0;
     char path[2 * TR_PATH_MAX];
     if (image[0] == '/')
         snprintf(path, sizeof path, "%s", image);

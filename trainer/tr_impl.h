@@ -31,6 +31,9 @@ typedef struct {
     int32_t *a_ids;     /* (n, answer_max − 1) */
     rvm_text *answers;  /* (n) */
     size_t *order;      /* (n) training order of this epoch */
+    tr_task orig;       /* the task's answers as in data.train (pictures not loaded) */
+    char **rounds;      /* (n_rounds) edit round directories, in name order */
+    size_t n_rounds;
     /* replies of the last exchange, by store (rank 0) */
     Reveal__TopKReply **replies; /* (n_stores) */
     comm_msg *reply_msgs;        /* (n_stores) received messages (remote stores) */
@@ -55,6 +58,15 @@ int tr_checksum(tr_job *j, char *err);
 int tr_worker_loop(tr_job *j, char *err);
 /* Rank 0 and workers: the update after the gradients are summed. */
 int tr_apply_update(tr_job *j, trn_adamw_stats *st, char *err);
+/* A control command on every store of the job (local shards in-process); path as in Control,
+ * encode 0 only for EDIT (texts only). */
+int tr_control_ex(tr_job *j, int command, uint64_t step, const char *path, int encode, char *err);
+
+/* edits.c: counterfactual edit rounds during training (rank 0). */
+int tr_edits_open(tr_job *j, char *err);
+/* Applies the round active after the edit at update `at` (texts, answers); round NULL (at < 0)
+ * restores data.train's. */
+int tr_edits_apply(tr_job *j, long at, int encode, char *err);
 
 /* batch.c: one training update on rank 0. */
 typedef struct {

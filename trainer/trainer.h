@@ -53,7 +53,9 @@ typedef struct {
     /* train.* */
     long batch, steps, warm_steps, warm_others, topk;
     double rho, inject;
-    long refresh_every; /* R: the whole memory re-encoded every R updates (0: never) */
+    long refresh_every;      /* R: the whole memory re-encoded every R updates (0: never) */
+    char edits[TR_PATH_MAX]; /* train.edits: a directory of edit rounds ("": none) */
+    long edit_every;         /* an edit round applied every N updates (0: never) */
     double lr, min_lr, weight_decay, clip;
     long warmup;
     long seed;           /* data order, injection */
@@ -92,10 +94,10 @@ typedef struct {
     size_t n;
 } tr_task;
 
-/* Reads a task file: JSON Lines with "image" (path relative to the file), "question",
- * "answer", optional "answers" (list), "type", "id", and the gold item as "gold_key" (or
- * "gold") with "gold_source" (a layout source name or a store type; default: the layout's kg
- * source). Errors name file:line and the field. */
+/* Reads a task file (image_size 0: pictures not loaded): JSON Lines with "image" (path relative to
+ * the file), "question", "answer", optional "answers" (list), "type", "id", and the gold item as
+ * "gold_key" (or "gold") with "gold_source" (a layout source name or a store type; default: the
+ * layout's kg source). Errors name file:line and the field. */
 int tr_task_load(tr_task *t, const char *path, const wrk_layout *l, uint32_t image_size, char *err);
 void tr_task_free(tr_task *t);
 
@@ -124,6 +126,14 @@ int tr_shard_load_memory(tr_shard *s, uint32_t version, size_t *encoded, char *e
 /* Re-encodes items (all = 1: every item; 0: those whose version differs from `version`) and
  * writes them to RAM, the index and the store. *encoded receives how many. */
 int tr_shard_refresh(tr_shard *s, int all, uint32_t version, size_t *encoded, char *err);
+/* Edit rounds (counterfactual knowledge during training): the texts of the items named by the
+ * lines of `file` (ingest JSON Lines of the store's type, matched by logical key; keys of other
+ * shards are skipped; a missing file changes nothing) replace their stored texts in RAM, and
+ * every other item returns to its stored text; file NULL restores every item. The store is
+ * never written. Changed items are re-tokenised and, when encode, re-encoded with `version`;
+ * *changed receives how many changed. */
+int tr_shard_edit(tr_shard *s, const char *file, int encode, uint32_t version, size_t *changed,
+                  char *err);
 /* QueryBatch → *reply (owned by the shard until its next call). */
 int tr_shard_serve(tr_shard *s, const Reveal__QueryBatch *q, Reveal__TopKReply **reply, char *err);
 /* ItemGrads of the last training query: backward of what was used, into the model's

@@ -21,6 +21,11 @@ make_world() {
         "$REVEAL_BIN" ingest --type "${t#*:}" --input "$d/world/${t%%:*}.jsonl" \
             --store "$d/stores/${t%%:*}" --image-size 16 >/dev/null
     done
+    # two counterfactual edit rounds (every fact re-drawn), applied during training
+    for t in 1 2; do
+        "$REVEAL_BIN" world --out "$d/rounds/round-$t" --seed 5 --entities 12 --relations 3 \
+            --objects 20 --unasked 1 --edit-fraction 1 --edit-seed "$t" >/dev/null
+    done
     # the kg source again, split in two shards by line parity
     awk 'NR % 2 == 1' "$d/world/kg.jsonl" >"$d/world/kg_a.jsonl"
     awk 'NR % 2 == 0' "$d/world/kg.jsonl" >"$d/world/kg_b.jsonl"
@@ -46,7 +51,7 @@ J
            "text_max": 16, "answer_max": 4, "latents": 2, "key_dim": 32},
  "train": {"batch": 8, "steps": 24, "warm_steps": 8, "warm_others": 2, "topk": 3, "rho": 0.34,
            "inject": 0.5, "refresh_every": 10, "log_every": 4, "checksum_every": 5, "warmup": 4,
-           "timeout_s": 60}}
+           "timeout_s": 60, "edits": "$d/rounds", "edit_every": 6}}
 J
     touch "$d/ready"
 }
