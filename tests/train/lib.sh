@@ -11,7 +11,7 @@ MPIRUN=${MPIRUN:-mpirun}
 # make_world DIR: world + stores + layouts + config in DIR (reused when DIR/ready exists).
 make_world() {
     local d=$1
-    [ -e "$d/ready" ] && return 0
+    [ "$(cat "$d/ready" 2>/dev/null)" = "$(md5sum <"${BASH_SOURCE[0]}")" ] && return 0
     rm -rf "$d"
     mkdir -p "$d"
     "$REVEAL_BIN" world --out "$d/world" --seed 5 --entities 12 --relations 3 --objects 20 \
@@ -53,7 +53,7 @@ J
            "inject": 0.5, "refresh_every": 10, "log_every": 4, "checksum_every": 5, "warmup": 4,
            "timeout_s": 60, "edits": "$d/rounds", "edit_every": 6}}
 J
-    touch "$d/ready"
+    md5sum <"${BASH_SOURCE[0]}" >"$d/ready"
 }
 
 # train NP RUN_DIR [args...]: runs reveal train with NP ranks; output in RUN_DIR.log.
