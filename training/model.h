@@ -6,9 +6,11 @@
  * Who decides what:
  * - The caller (the trainer, the coordinator) chooses the candidates of every query: per
  *   source j its K_j items, each either STORED (its key and value, constants, e.g. from the
- *   memory) or RE-ENCODED (its raw tokens and picture, encoded here with gradient by the key
- *   and value heads). The top-K search, the ρ fraction, gold injection and the warm start's
- *   in-batch items are all expressed by what the caller puts in rvm_candidates.
+ *   memory), RE-ENCODED (its raw tokens and picture, encoded here with gradient by the key
+ *   and value heads) or FRESH (encoded with gradient by rvm_encode_grad elsewhere, e.g. on the
+ *   worker owning the source; the step returns its key and value gradients). The top-K
+ *   search, the ρ fraction, gold injection and the warm start's in-batch items are all
+ *   expressed by what the caller puts in rvm_candidates.
  * - The model computes everything from the encoder to the loss, forward and backward, and
  *   ADDS the gradient into its flat gradient buffer (the caller zeroes it once per step).
  *
