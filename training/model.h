@@ -20,7 +20,8 @@
  *
  * Precision: like layers.h, every per-model declaration exists twice, rvm_<name> over float
  * (training) and rvm_<name>_d over double (gradient checks), compiled from one source.
- * Stored keys and values and all returned keys, values and queries are float in both.
+ * Stored keys and values, fresh candidates' keys, values and their gradients, gold keys, and
+ * all returned keys, values and queries are float in both.
  *
  * Memory: a model owns one workspace arena that grows to the largest batch seen; no call
  * allocates anything else. Pointers returned in rvm_step_out point into that arena and stay
