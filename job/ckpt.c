@@ -224,10 +224,16 @@ static void ckpt_paths(const job_run *r, uint64_t step, char *cdir, char *tmp, c
     snprintf(final, JOB_PATH_MAX, "%s/step-%08llu", cdir, (unsigned long long)step);
 }
 
-static int ckpt_copy_out(char *dst, size_t cap, const char *src, char *err) {
-    if (!dst) return 0;
+/* Refuses, before any work is done, a caller's buffer too small for the path it will get. */
+static int ckpt_check_room(size_t cap, const char *src, char *err) {
     if (cap == 0 || strlen(src) >= cap)
         return rv_fail(err, "%s: path longer than the %zu bytes given for it", src, cap);
+    return 0;
+}
+
+static int ckpt_copy_out(char *dst, size_t cap, const char *src, char *err) {
+    if (!dst) return 0;
+    if (ckpt_check_room(cap, src, err) != 0) return -1;
     memcpy(dst, src, strlen(src) + 1);
     return 0;
 }
@@ -235,6 +241,7 @@ static int ckpt_copy_out(char *dst, size_t cap, const char *src, char *err) {
 int job_ckpt_begin(job_run *r, uint64_t step, char *path, size_t cap, char *err) {
     char cdir[JOB_PATH_MAX], tmp[JOB_PATH_MAX], final[JOB_PATH_MAX];
     ckpt_paths(r, step, cdir, tmp, final);
+    if (path && ckpt_check_room(cap, tmp, err) != 0) return -1;
     if (rv_mkdirs(cdir, err) != 0) return -1;
     if (rv_remove_tree(tmp, err) != 0) return rv_fail_wrap(err, "leftover checkpoint");
     if (mkdir(tmp, 0755) != 0) return rv_fail(err, "%s: cannot create: %s", tmp, strerror(errno));
@@ -297,6 +304,7 @@ int job_ckpt_commit(job_run *r, uint64_t step, int keep_last, char *path_out, si
     char *manifest = NULL;
     int rc = -1;
     ckpt_paths(r, step, cdir, tmp, final);
+    if (path_out && ckpt_check_room(cap, final, err) != 0) return -1;
     if (keep_last < 0)
         return rv_fail(err, "keep_last is %d; it must be 0 (keep all) or more", keep_last);
     struct stat st;
@@ -442,9 +450,11 @@ static int ckpt_verify_step(const char *dir, uint64_t *step, char *err) {
         rv_fail(err, "%s: not a checkpoint manifest (needs \"format\", \"step\", \"files\")", path);
         goto cleanup;
     }
-    if (!cJSON_IsNumber(format) || format->valueint != CKPT_FORMAT) {
-        rv_fail(err, "%s: format %s, this build reads format %d", path,
-                cJSON_IsNumber(format) ? "other" : "missing", CKPT_FORMAT);
+    if (!cJSON_IsNumber(format) || format->valuedouble != CKPT_FORMAT) {
+        char got_format[32] = "missing";
+        if (cJSON_IsNumber(format))
+            snprintf(got_format, sizeof got_format, "%g", format->valuedouble);
+        rv_fail(err, "%s: format %s, this build reads format %d", path, got_format, CKPT_FORMAT);
         goto cleanup;
     }
     *step = (uint64_t)s->valuedouble;

@@ -6,6 +6,7 @@
 #include "rv.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -34,6 +35,29 @@ static void run_lock_holder(int fd, char *pid, size_t cap) {
         usleep(2000);
     }
     snprintf(pid, cap, "unknown");
+}
+
+/* Temporaries of config.json and metrics.jsonl left by a job killed while replacing them
+ * (rv_write_file_atomic names them FILE.tmp.PID); only the lock holder may remove them. */
+static int run_remove_leftovers(const char *dir, char *err) {
+    DIR *d = opendir(dir);
+    if (!d) return rv_fail(err, "%s: cannot open directory: %s", dir, strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "config.json.tmp.", 16) != 0 &&
+            strncmp(e->d_name, "metrics.jsonl.tmp.", 18) != 0)
+            continue;
+        char path[JOB_PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            rc = rv_fail(err, "%s: cannot remove a leftover: %s", path, strerror(errno));
+            break;
+        }
+        rv_info("%s: removed, left by a killed job", path);
+    }
+    closedir(d);
+    return rc;
 }
 
 int job_run_open(const char *dir, job_run **out, char *err) {
@@ -72,6 +96,7 @@ int job_run_open(const char *dir, job_run **out, char *err) {
         rv_fail(err, "%s: cannot write the pid: %s", lock, strerror(errno));
         goto fail;
     }
+    if (run_remove_leftovers(dir, err) != 0) goto fail;
     *out = r;
     return 0;
 fail:

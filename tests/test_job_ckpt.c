@@ -193,6 +193,23 @@ int main(void) {
     CHECK(job_ckpt_find(r, JOB_RESUME_AUTO, NULL, found, sizeof found, &step, err) == 0);
     CHECK(step == 35);
 
+    /* steps past 8 digits widen the name and still order by number, not by text */
+    write_step(r, 99999999, 0, final);
+    write_step(r, 100000000, 0, final);
+    CHECK(exists("step-99999999") && exists("step-100000000"));
+    CHECK(job_ckpt_find(r, JOB_RESUME_AUTO, NULL, found, sizeof found, &step, err) == 0);
+    CHECKF(step == 100000000 && strstr(found, "/step-100000000"), "found '%s'", found);
+    /* a checkpoint with no files is sealed and verifies */
+    REQUIRE(job_ckpt_begin(r, 100000001, tmp, sizeof tmp, err) == 0);
+    CHECKF(job_ckpt_commit(r, 100000001, 0, final, sizeof final, err) == 0, "%s", err);
+    CHECKF(job_ckpt_verify(final, err) == 0, "%s", err);
+    /* a buffer too small for the path is refused before anything is done */
+    REQUIRE(job_ckpt_begin(r, 100000002, tmp, sizeof tmp, err) == 0);
+    CHECK(job_ckpt_commit(r, 100000002, 0, found, 8, err) == -1);
+    CHECKF(strstr(err, "longer than the 8 bytes given"), "got '%s'", err);
+    CHECK(exists("step-100000002.tmp") && !exists("step-100000002")); /* nothing was done */
+    CHECK(job_ckpt_begin(r, 100000003, tmp, 8, err) == -1 && !exists("step-100000003.tmp"));
+
     /* the seal's names are reserved; links are refused; commit needs a begin; keep_last >= 0 */
     REQUIRE(job_ckpt_begin(r, 80, tmp, sizeof tmp, err) == 0);
     put(tmp, "DONE", "fake", 4);

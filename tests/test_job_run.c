@@ -149,6 +149,53 @@ int main(void) {
     free(m);
     job_run_close(r);
 
+    /* killed while replacing config.json or appending metrics: config.json is one whole
+     * version, every metrics line is whole, and the next open removes the temporaries */
+    static char big[1 << 20]; /* a 1 MB config whose write takes a while: {"k":"aaa..."} */
+    memset(big, 'a', sizeof big - 1);
+    memcpy(big, "{\"k\":\"", 6);
+    memcpy(big + sizeof big - 3, "\"}", 3);
+    for (int round = 0; round < 6; round++) {
+        pid_t writer = fork();
+        REQUIRE(writer >= 0);
+        if (writer == 0) {
+            job_run *w;
+            if (job_run_open(run, &w, NULL) != 0) _exit(1);
+            for (long i = 0;; i++) {
+                if (job_run_write_config(w, i % 2 ? big : "{\"small\": 1}", NULL) != 0) _exit(1);
+                char line[96];
+                snprintf(line, sizeof line, "{\"step\": %ld, \"loss\": 0.%040ld}", i, i);
+                if (job_metrics_append(w, line, NULL) != 0) _exit(1);
+            }
+        }
+        usleep(20000 + 15000 * round);
+        kill(writer, SIGKILL);
+        waitpid(writer, NULL, 0);
+        REQUIRE(job_run_open(run, &r, err) == 0);
+        cfg = slurp("config.json");
+        REQUIRE(cfg);
+        size_t len = strlen(cfg);
+        CHECKF(!strcmp(cfg, "{\"a\": 2}\n") || !strcmp(cfg, "{\"small\": 1}\n") ||
+                   (len == sizeof big && !memcmp(cfg, big, sizeof big - 1)),
+               "config.json torn: %zu bytes", len);
+        free(cfg);
+        m = slurp("metrics.jsonl");
+        REQUIRE(m);
+        size_t lines = 0, bad = 0;
+        for (char *line = m, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++)
+            bad += line[0] != '{' || nl[-1] != '}';
+        CHECKF(bad == 0 && strlen(m) > 0 && m[strlen(m) - 1] == '\n', "%zu of %zu lines torn", bad,
+               lines);
+        free(m);
+        d = opendir(run);
+        REQUIRE(d);
+        while ((e = readdir(d)))
+            CHECKF(strstr(e->d_name, ".tmp.") == NULL, "left behind: %s", e->d_name);
+        closedir(d);
+        CHECK(job_metrics_truncate(r, 0, err) == 0);
+        job_run_close(r);
+    }
+
     /* a run directory that cannot be made is named */
     CHECK(job_run_open("/proc/no/such/run", &r, err) == -1);
     CHECKF(strstr(err, "/proc/no") != NULL, "got '%s'", err);

@@ -4,7 +4,8 @@
  * back (rvm_encode_backward) must give the loss and the parameter gradient of the fused
  * rvm_step that re-encodes the same items itself — in memory training (stored, re-encoded and
  * injected gold items, one item retrieved by two rows, two rows sharing a gold item) and in
- * the warm start (every candidate fresh), every loss term on, float and double.
+ * the warm start (every candidate fresh), every loss term on, float and double; and greedy
+ * answers read fresh candidates as they read re-encoded ones.
  * Also: rvm_encode_grad writes what rvm_encode_items writes, bit for bit; a view shares the
  * parameters; the dkey / dvalue / gold dkey outputs against central finite differences
  * (double), the regularisers' part included; and the refusals.
@@ -424,6 +425,20 @@ static void P(equivalence_case)(const rvm_config *c, const float *params, size_t
     for (int i = 0; i < ob.B * ob.M; i++)
         CHECKF(fabs((double)oa.p[i] - ob.p[i]) <= TOL_EQUIV, "%s: p[%d] %.8g against %.8g", what, i,
                (double)ob.p[i], (double)oa.p[i]);
+    /* greedy answers read fresh candidates as they read re-encoded ones */
+    int32_t ans_a[FX_MAXB * 4], ans_b[FX_MAXB * 4];
+    int len_a[FX_MAXB], len_b[FX_MAXB];
+    float pa[FX_MAXB * FX_MAXM], pb[FX_MAXB * FX_MAXM];
+    int max_len = c->answer_max - 1;
+    REQUIRE(F(answer)(&a, fx.queries, fx.B, &fx.cands, max_len, ans_a, len_a, pa, err) == 0);
+    REQUIRE(F(answer)(&b, fx.queries, fx.B, &sp.cands, max_len, ans_b, len_b, pb, err) == 0);
+    CHECKF(!memcmp(len_a, len_b, sizeof(int) * fx.B) &&
+               !memcmp(ans_a, ans_b, sizeof(int32_t) * fx.B * max_len),
+           "%s: greedy answers differ", what);
+    for (int i = 0; i < fx.B * fx.M; i++)
+        CHECKF(fabs((double)pa[i] - pb[i]) <= TOL_EQUIV, "%s: answer p[%d] %.8g against %.8g", what,
+               i, (double)pb[i], (double)pa[i]);
+
     double *ga = malloc(np * sizeof *ga), *gb = malloc(np * sizeof *gb);
     REQUIRE(ga && gb);
     for (size_t i = 0; i < np; i++) {

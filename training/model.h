@@ -6,9 +6,11 @@
  * Who decides what:
  * - The caller (the trainer, the coordinator) chooses the candidates of every query: per
  *   source j its K_j items, each either STORED (its key and value, constants, e.g. from the
- *   memory) or RE-ENCODED (its raw tokens and picture, encoded here with gradient by the key
- *   and value heads). The top-K search, the ρ fraction, gold injection and the warm start's
- *   in-batch items are all expressed by what the caller puts in rvm_candidates.
+ *   memory), RE-ENCODED (its raw tokens and picture, encoded here with gradient by the key
+ *   and value heads) or FRESH (encoded with gradient by rvm_encode_grad elsewhere, e.g. on the
+ *   worker owning the source; the step returns its key and value gradients). The top-K
+ *   search, the ρ fraction, gold injection and the warm start's in-batch items are all
+ *   expressed by what the caller puts in rvm_candidates.
  * - The model computes everything from the encoder to the loss, forward and backward, and
  *   ADDS the gradient into its flat gradient buffer (the caller zeroes it once per step).
  *
@@ -18,7 +20,8 @@
  *
  * Precision: like layers.h, every per-model declaration exists twice, rvm_<name> over float
  * (training) and rvm_<name>_d over double (gradient checks), compiled from one source.
- * Stored keys and values and all returned keys, values and queries are float in both.
+ * Stored keys and values, fresh candidates' keys, values and their gradients, gold keys, and
+ * all returned keys, values and queries are float in both.
  *
  * Memory: a model owns one workspace arena that grows to the largest batch seen; no call
  * allocates anything else. Pointers returned in rvm_step_out point into that arena and stay
@@ -186,8 +189,9 @@ int RVM(model_init)(RVM(model) * m, const rvm_config *cfg, char *err);
 /* A view of m: the same parameter and gradient buffers (w, g, params), its own workspace arena
  * and a copy of m->cfg. A rank holds an item encoder (rvm_encode_grad activations waiting for
  * their gradients) beside the model that runs the step. An optimiser update of m (or
- * rvm_model_set_params) is seen by the view, and the view's gradients land in m->g. Free the
- * view (rvm_model_free frees only its own parts) before m. */
+ * rvm_model_set_params) is seen by the view, and the view's gradients land in m->g. Calls on
+ * a view and on its model must not run at the same time (both add into g). Free the view
+ * (rvm_model_free frees only its own parts) before m. */
 int RVM(model_view)(RVM(model) * view, RVM(model) * m, char *err);
 void RVM(model_free)(RVM(model) * m);
 /* Copies a float parameter buffer of m->params.total floats (a checkpoint, or the float model
@@ -210,7 +214,8 @@ int RVM(encode_grad)(RVM(model) * m, const rvm_input *items, int n, float *keys,
                      char *err);
 /* ADDS ∂L/∂θ into m->g given dkeys (n, dk) and dvalues (n, c, d) of the items of the preceding
  * rvm_encode_grad (either may be NULL: zero). Refused unless the last call on m was
- * rvm_encode_grad; once done, the activations are spent. */
+ * rvm_encode_grad; once done, the activations are spent. The parameters must not change in
+ * between (the backward reads the current ones). */
 int RVM(encode_backward)(RVM(model) * m, const float *dkeys, const float *dvalues, char *err);
 /* Queries for the top-K search, no gradient: q (n, dk), L2-normalised. */
 int RVM(encode_queries)(RVM(model) * m, const rvm_input *queries, int n, float *q, char *err);
