@@ -3,6 +3,7 @@ rv_add_test(NAME job_config SOURCES test_job_config.c LIBS rv_job TIMEOUT 60)
 rv_add_test(NAME job_run SOURCES test_job_run.c LIBS rv_job TIMEOUT 60)
 rv_add_test(NAME job_signals SOURCES test_job_signals.c LIBS rv_job TIMEOUT 60)
 rv_add_test(NAME job_ckpt SOURCES test_job_ckpt.c LIBS rv_job TIMEOUT 60)
+rv_add_test(NAME job_resume SOURCES test_job_resume.c LIBS rv_job TIMEOUT 60)
 # The config and manifest parsers under libFuzzer (clang builds with REVEAL_FUZZ): a bounded run
 # from a copy of the committed seeds (tests/fuzz/corpus_job: a config file, --set arguments, a
 # sound manifest); the tests above cover the same promises by example in every build.
