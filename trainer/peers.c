@@ -263,71 +263,83 @@ int tr_send_grads(tr_job *j, Reveal__ItemGrads *const *g, char *err) {
     return 0;
 }
 
-/* A control command on every store: local shards directly, remote ones by message, each
- * remote rank answering with one Status. */
-static int run_control(tr_job *j, int command, uint64_t step, const char *path, int encode,
-                       char *err);
-
-int tr_control(tr_job *j, int command, uint64_t step, const char *path, char *err) {
-    return tr_control_ex(j, command, step, path, 1, err);
-}
-
-int tr_control_ex(tr_job *j, int command, uint64_t step, const char *path, int encode, char *err) {
-    if (run_control(j, command, step, path, encode, err)) return -1;
-    if (!j->W) return 0;
-    Reveal__Control ctl = REVEAL__CONTROL__INIT;
-    ctl.command = command;
-    ctl.step = step;
-    ctl.path = (char *)(path ? path : "");
-    ctl.no_encode = !encode;
-    int *dests = malloc((size_t)j->W * sizeof *dests);
-    if (!dests) return rv_fail(err, "out of memory");
-    for (int r = 0; r < j->W; r++) dests[r] = 1 + r;
-    int rc = comm_send(j->c, dests, (size_t)j->W, COMM_CONTROL, &ctl.base, j->timeout_s, err);
-    free(dests);
-    if (rc || command == REVEAL__CONTROL_COMMAND__SHUTDOWN) return rc;
-    for (int got = 0; got < j->W; got++) {
-        comm_msg m;
-        if (comm_recv(j->c, MPI_ANY_SOURCE, COMM_KIND_BIT(COMM_STATUS), j->timeout_s, &m, err))
-            return rv_fail_wrap(err, "waiting for the workers after control %d", command);
-        const Reveal__Status *st = (const Reveal__Status *)m.msg;
-        if (!st->ok || st->step != step) {
-            rv_fail(err, "%s: control %d at step %llu: %s", comm_peer(j->c, m.from), command,
-                    (unsigned long long)step, st->ok ? "answered another step" : st->message);
-            comm_msg_free(&m);
-            return -1;
-        }
-        comm_msg_free(&m);
-    }
-    return 0;
-}
-
-static int run_control(tr_job *j, int command, uint64_t step, const char *path, int encode,
-                       char *err) {
+/* A control command on this rank's stores; *done (may be NULL) adds the items it encoded. */
+static int run_control(tr_job *j, const Reveal__Control *ctl, uint64_t *done, char *err) {
+    uint32_t version = ctl->version ? ctl->version : (uint32_t)ctl->step;
     for (size_t i = 0; i < j->l->n_stores; i++) {
         if (j->owner[i] != j->rank) continue;
         tr_shard *s = j->shards[i];
-        if (command == REVEAL__CONTROL_COMMAND__EDIT) {
+        size_t n = 0;
+        if (ctl->command == REVEAL__CONTROL_COMMAND__EDIT) {
             char file[2 * TR_PATH_MAX];
-            size_t n;
-            snprintf(file, sizeof file, "%s/%s.jsonl", path ? path : "",
+            snprintf(file, sizeof file, "%s/%s.jsonl", ctl->path,
                      j->l->sources[j->l->stores[i].source].name);
-            if (tr_shard_edit(s, path && path[0] ? file : NULL, encode, (uint32_t)step, &n, err))
+            if (tr_shard_edit(s, ctl->path[0] ? file : NULL, !ctl->no_encode, version, &n, err))
                 return -1;
-            if (n) rv_debug("%s: %zu items changed by the edit round", tr_shard_name(s), n);
-        } else if (command == REVEAL__CONTROL_COMMAND__REFRESH) {
-            size_t n;
-            if (tr_shard_refresh(s, 1, (uint32_t)step, &n, err)) return -1;
-        } else if (command == REVEAL__CONTROL_COMMAND__CHECKPOINT) {
+        } else if (ctl->command == REVEAL__CONTROL_COMMAND__REFRESH) {
+            double t0 = rv_now();
+            if (tr_shard_refresh(s, !ctl->stale_only, version, &n, err)) return -1;
+            if (ctl->stale_only || n > 1000)
+                rv_info("%s: %zu of %zu items encoded in %.1f s", tr_shard_name(s), n,
+                        tr_shard_count(s), rv_now() - t0);
+        } else if (ctl->command == REVEAL__CONTROL_COMMAND__CHECKPOINT) {
             char dir[2 * TR_PATH_MAX], dest[3 * TR_PATH_MAX];
-            snprintf(dir, sizeof dir, "%s/stores", path);
+            snprintf(dir, sizeof dir, "%s/stores", ctl->path);
             work_path(j, i, dir, dest, sizeof dest);
             if (rv_mkdirs(dir, err) || mem_sync(tr_shard_store(s), err) ||
                 mem_checkpoint(tr_shard_store(s), dest, err))
                 return rv_fail_wrap(err, "checkpoint of %s", tr_shard_name(s));
         }
+        if (done) *done += n;
+    }
+    if (ctl->command == REVEAL__CONTROL_COMMAND__REFRESH)
+        for (size_t i = 0; i < j->l->n_stores; i++)
+            if (j->owner[i] == j->rank && mem_sync(tr_shard_store(j->shards[i]), err)) return -1;
+    return 0;
+}
+
+int tr_control_msg(tr_job *j, const Reveal__Control *ctl, uint64_t *done, char *err) {
+    if (done) *done = 0;
+    if (ctl->command != REVEAL__CONTROL_COMMAND__SHUTDOWN && run_control(j, ctl, done, err))
+        return -1;
+    if (!j->W) return 0;
+    int *dests = malloc((size_t)j->W * sizeof *dests);
+    if (!dests) return rv_fail(err, "out of memory");
+    for (int r = 0; r < j->W; r++) dests[r] = 1 + r;
+    int rc = comm_send(j->c, dests, (size_t)j->W, COMM_CONTROL, &ctl->base, j->timeout_s, err);
+    free(dests);
+    if (rc || ctl->command == REVEAL__CONTROL_COMMAND__SHUTDOWN) return rc;
+    for (int got = 0; got < j->W; got++) {
+        comm_msg m;
+        /* a refresh of a large store takes long: wait for it without the reply deadline */
+        double limit =
+            ctl->command == REVEAL__CONTROL_COMMAND__REFRESH && ctl->version ? 0 : j->timeout_s;
+        if (comm_recv(j->c, MPI_ANY_SOURCE, COMM_KIND_BIT(COMM_STATUS), limit, &m, err))
+            return rv_fail_wrap(err, "waiting for the workers after control %d", ctl->command);
+        const Reveal__Status *st = (const Reveal__Status *)m.msg;
+        if (!st->ok || st->step != ctl->step) {
+            rv_fail(err, "%s: control %d at step %llu: %s", comm_peer(j->c, m.from), ctl->command,
+                    (unsigned long long)ctl->step, st->ok ? "answered another step" : st->message);
+            comm_msg_free(&m);
+            return -1;
+        }
+        if (done) *done += st->keys;
+        comm_msg_free(&m);
     }
     return 0;
+}
+
+int tr_control_ex(tr_job *j, int command, uint64_t step, const char *path, int encode, char *err) {
+    Reveal__Control ctl = REVEAL__CONTROL__INIT;
+    ctl.command = command;
+    ctl.step = step;
+    ctl.path = (char *)(path ? path : "");
+    ctl.no_encode = !encode;
+    return tr_control_msg(j, &ctl, NULL, err);
+}
+
+int tr_control(tr_job *j, int command, uint64_t step, const char *path, char *err) {
+    return tr_control_ex(j, command, step, path, 1, err);
 }
 
 int tr_allreduce_grads(tr_job *j, char *err) {
@@ -373,11 +385,13 @@ int tr_apply_update(tr_job *j, trn_adamw_stats *st, char *err) {
     return 0;
 }
 
-static int send_status(tr_job *j, int ok, uint64_t step, const char *why, char *err) {
+static int send_status(tr_job *j, int ok, uint64_t step, uint64_t done, const char *why,
+                       char *err) {
     Reveal__Status st = REVEAL__STATUS__INIT;
     st.rank = (uint32_t)j->rank;
     st.ok = ok;
     st.step = step;
+    st.keys = done;
     st.message = (char *)(why ? why : "");
     int to = 0;
     return comm_send(j->c, &to, 1, COMM_STATUS, &st.base, j->timeout_s, err);
@@ -401,7 +415,7 @@ int tr_worker_loop(tr_job *j, char *err) {
                 int to = 0;
                 if (tr_shard_serve(j->shards[i], q, &r, why)) {
                     rc = -1;
-                    send_status(j, 0, q->step, why, err);
+                    send_status(j, 0, q->step, 0, why, err);
                 } else
                     rc = comm_send(j->c, &to, 1, COMM_TOPK_REPLY, &r->base, j->timeout_s, why);
             }
@@ -421,9 +435,9 @@ int tr_worker_loop(tr_job *j, char *err) {
                 comm_msg_free(&m);
                 return 0;
             }
-            rc = run_control(j, ctl->command, ctl->step, ctl->path, !ctl->no_encode, why);
-            uint64_t step = ctl->step;
-            if (send_status(j, rc == 0, step, why, err)) rc = -1;
+            uint64_t done = 0;
+            rc = run_control(j, ctl, &done, why);
+            if (send_status(j, rc == 0, ctl->step, done, why, err)) rc = -1;
         }
         comm_msg_free(&m);
         if (rc) return rv_fail(err, "%s", why[0] ? why : err);

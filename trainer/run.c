@@ -53,7 +53,7 @@ static int copy_tree(const char *src, const char *dst, char *err) {
 }
 
 /* Every rank learns rank 0's string (a path, or "" for none). */
-static int bcast_string(tr_job *j, char *s, size_t cap, char *err) {
+int tr_bcast_string(tr_job *j, char *s, size_t cap, char *err) {
     void *buf = s;
     size_t n = j->rank == 0 ? strlen(s) + 1 : 0;
     if (tr_job_bcast_bytes(j, &buf, &n, err)) return -1;
@@ -66,7 +66,7 @@ static int bcast_string(tr_job *j, char *s, size_t cap, char *err) {
 
 /* Trains the tokenizer on every item text and question (rank 0), or takes the checkpoint's;
  * every rank loads the same bytes. */
-static int setup_tokenizer(tr_job *j, int resumed, const trn_ckpt *ck, char *err) {
+int tr_setup_tokenizer(tr_job *j, int resumed, const trn_ckpt *ck, char *err) {
     void *model = NULL;
     size_t len = 0;
     char **texts = NULL;
@@ -129,7 +129,7 @@ static int bcast_floats(tr_job *j, float *x, size_t n, char *err) {
 
 /* The model on every rank: rank 0's parameters (fresh or from the checkpoint) and AdamW state
  * broadcast, so every rank holds the same bits. */
-static int setup_model(tr_job *j, const trn_ckpt *ck, char *err) {
+int tr_setup_model(tr_job *j, const trn_ckpt *ck, char *err) {
     tr_model_config(&j->cfg, &j->mcfg);
     j->mcfg.vocab = trn_tok_vocab_size(j->tok);
     j->mcfg.sources = (int)j->l->n_sources;
@@ -166,7 +166,7 @@ static int setup_memory(tr_job *j, char *err) {
         if (j->owner[i] != j->rank) continue;
         size_t n = 0;
         if (tr_shard_bind(j->shards[i], j->tok, &j->model, mine) ||
-            tr_shard_load_memory(j->shards[i], (uint32_t)j->step, &n, mine))
+            tr_shard_load_memory(j->shards[i], (uint32_t)j->step, &n, NULL, mine))
             break;
         encoded += n;
         items += tr_shard_count(j->shards[i]);
@@ -244,7 +244,7 @@ cleanup:
     return rc;
 }
 
-static void job_free(tr_job *j) {
+void tr_job_free(tr_job *j) {
     if (j->l && j->shards) {
         tr_exchange_release(j);
         for (size_t i = 0; i < j->l->n_stores; i++) tr_shard_free(j->shards[i]);
@@ -346,7 +346,7 @@ int tr_train_main(const tr_train_args *a) {
     }
     /* every rank reads the same config: rank 0 alone reports what is wrong with it */
     if ((rc = comm_agree(j.c, j.rank == 0 ? mine : "", err)) ||
-        bcast_string(&j, found, sizeof found, err) || tr_job_layout(&j, j.cfg.layout, err))
+        tr_bcast_string(&j, found, sizeof found, err) || tr_job_layout(&j, j.cfg.layout, err))
         goto done;
     if (found[0]) rv_info("resuming from %s", found);
     /* working copies of the stores: fresh from the user's stores, or the checkpoint's */
@@ -376,8 +376,8 @@ int tr_train_main(const tr_train_args *a) {
     }
     if ((rc = comm_agree(j.c, mine, err))) goto done;
     int resumed = found[0] != 0;
-    if (setup_tokenizer(&j, resumed, resumed && j.rank == 0 ? &ck : NULL, err) ||
-        setup_model(&j, resumed && j.rank == 0 ? &ck : NULL, err) || setup_memory(&j, err))
+    if (tr_setup_tokenizer(&j, resumed, resumed && j.rank == 0 ? &ck : NULL, err) ||
+        tr_setup_model(&j, resumed && j.rank == 0 ? &ck : NULL, err) || setup_memory(&j, err))
         goto done;
     /* from here on a failure is one rank's own: it is reported there and ends the job */
     lone = 1;
@@ -443,6 +443,6 @@ done:
     if (have_ck) trn_ckpt_close(&ck);
     free(config_json);
     job_run_close(run);
-    job_free(&j);
+    tr_job_free(&j);
     return code;
 }

@@ -185,6 +185,11 @@ const char *tr_shard_text(const tr_shard *s, size_t i) {
     return s->texts[i];
 }
 
+const char *tr_shard_text_of(const tr_shard *s, uint64_t id) {
+    size_t p;
+    return item_pos(s, id, &p) ? s->texts[p] : NULL;
+}
+
 /* Token ids of item i from its current text (the edit round's, else the stored one). */
 static int tokenize(tr_shard *s, size_t i, char *err) {
     const char *text = s->edit && s->edit[i] ? s->edit[i] : s->texts[i];
@@ -233,8 +238,16 @@ static int encode_into(tr_shard *s, const size_t *pos, size_t n, uint32_t versio
         rv_fail(err, "%s: out of memory encoding", s->name);
         goto cleanup;
     }
+    double t0 = rv_now(), shown = t0;
     for (size_t i0 = 0; i0 < n; i0 += CHUNK) {
         int m = (int)(n - i0 < CHUNK ? n - i0 : CHUNK);
+        double now = rv_now();
+        if (now - shown >= 5.0 && i0) {
+            double rate = (double)i0 / (now - t0);
+            rv_info("%s: %zu of %zu items encoded, %.1f items/s, ETA %.0f s", s->name, i0, n, rate,
+                    (double)(n - i0) / rate);
+            shown = now;
+        }
         for (int i = 0; i < m; i++) in[i] = s->in[pos[i0 + i]];
         if (rvm_encode_items(&s->view, in, m, k, v, err)) goto cleanup;
         for (int i = 0; i < m; i++) {
@@ -267,8 +280,8 @@ static int build_index(tr_shard *s, char *err) {
     return 0;
 }
 
-int tr_shard_load_memory(tr_shard *s, uint32_t version, size_t *encoded, char *err) {
-    size_t *need = malloc(s->n * sizeof *need), nn = 0;
+int tr_shard_load_memory(tr_shard *s, uint32_t version, size_t *encoded, size_t *stale, char *err) {
+    size_t *need = malloc(s->n * sizeof *need), nn = 0, ns = 0;
     if (!need) return rv_fail(err, "%s: out of memory", s->name);
     for (size_t i = 0; i < s->n; i++) {
         int got = mem_get_vectors(s->s, s->ids[i], s->keys + i * s->dk, (uint32_t)s->dk,
@@ -281,12 +294,26 @@ int tr_shard_load_memory(tr_shard *s, uint32_t version, size_t *encoded, char *e
         if (got == 0) {
             memset(s->keys + i * s->dk, 0, (size_t)s->dk * sizeof *s->keys);
             need[nn++] = i;
-        }
+        } else
+            ns += s->version[i] != version;
     }
     int rc = build_index(s, err) || encode_into(s, need, nn, version, err) ? -1 : 0;
     if (encoded) *encoded = nn;
+    if (stale) *stale = ns;
     free(need);
     return rc;
+}
+
+int tr_shard_load_versions(tr_shard *s, char *err) {
+    for (size_t i = 0; i < s->n; i++) {
+        mem_vector_info k, v;
+        if (mem_get_vector_info(s->s, s->ids[i], &k, &v, err))
+            return rv_fail_wrap(err, "%s: item 0x%016llx", s->name, (unsigned long long)s->ids[i]);
+        int fits = k.present && v.present && k.cols == (uint32_t)s->dk &&
+                   (size_t)v.rows * v.cols == (size_t)s->cd && k.version == v.version;
+        s->version[i] = fits ? k.version : 0;
+    }
+    return 0;
 }
 
 int tr_shard_refresh(tr_shard *s, int all, uint32_t version, size_t *encoded, char *err) {
@@ -294,7 +321,7 @@ int tr_shard_refresh(tr_shard *s, int all, uint32_t version, size_t *encoded, ch
     if (!pos) return rv_fail(err, "%s: out of memory", s->name);
     for (size_t i = 0; i < s->n; i++)
         if (all || s->version[i] != version) pos[np++] = i;
-    int rc = (!s->ix && build_index(s, err)) || encode_into(s, pos, np, version, err) ? -1 : 0;
+    int rc = encode_into(s, pos, np, version, err);
     if (encoded) *encoded = np;
     free(pos);
     return rc;

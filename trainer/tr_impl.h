@@ -3,6 +3,7 @@
 #ifndef TR_IMPL_H
 #define TR_IMPL_H
 
+#include "ckpt.h"
 #include "comm.h"
 #include "metrics.h"
 #include "optim.h"
@@ -22,7 +23,8 @@ typedef struct {
     trn_tokenizer *tok;
     rvm_model model;
     trn_adamw_config opt;
-    long step; /* updates applied */
+    long step;        /* updates applied */
+    uint32_t version; /* encoder version of a checkpoint's parameters (refresh, eval, answer) */
     double timeout_s;
     /* rank 0 */
     tr_task task;
@@ -53,6 +55,9 @@ int tr_exchange(tr_job *j, const Reveal__QueryBatch *q, char *err);
 void tr_exchange_release(tr_job *j);
 int tr_send_grads(tr_job *j, Reveal__ItemGrads *const *g, char *err);
 int tr_control(tr_job *j, int command, uint64_t step, const char *path, char *err);
+/* The same for a whole Control message (REFRESH with a version and stale_only); *done (may be
+ * NULL) receives the items encoded over every rank. */
+int tr_control_msg(tr_job *j, const Reveal__Control *ctl, uint64_t *done, char *err);
 int tr_allreduce_grads(tr_job *j, char *err);
 int tr_checksum(tr_job *j, char *err);
 int tr_worker_loop(tr_job *j, char *err);
@@ -61,6 +66,15 @@ int tr_apply_update(tr_job *j, trn_adamw_stats *st, char *err);
 /* A control command on every store of the job (local shards in-process); path as in Control,
  * encode 0 only for EDIT (texts only). */
 int tr_control_ex(tr_job *j, int command, uint64_t step, const char *path, int encode, char *err);
+
+/* run.c: set-up shared by every command. */
+int tr_bcast_string(tr_job *j, char *s, size_t cap, char *err);
+/* The tokenizer: trained on the stores' texts and the task's questions and answers, or (resumed)
+ * the checkpoint's, whose file rank 0 holds open in ck; every rank loads the same bytes. */
+int tr_setup_tokenizer(tr_job *j, int resumed, const trn_ckpt *ck, char *err);
+/* The model on every rank from rank 0's parameters (fresh, or the checkpoint's in ck). */
+int tr_setup_model(tr_job *j, const trn_ckpt *ck, char *err);
+void tr_job_free(tr_job *j);
 
 /* edits.c: counterfactual edit rounds during training (rank 0). */
 int tr_edits_open(tr_job *j, char *err);

@@ -121,10 +121,15 @@ const char *tr_shard_text(const tr_shard *s, size_t i);
  * the shard's backward adds into the model's gradient buffer). */
 int tr_shard_bind(tr_shard *s, const trn_tokenizer *tok, rvm_model *m, char *err);
 /* Memory: loads the stored keys and values of every item; items without vectors, or with
- * another shape, are encoded now (version `version`). *encoded receives how many. */
-int tr_shard_load_memory(tr_shard *s, uint32_t version, size_t *encoded, char *err);
+ * another shape, are encoded now (version `version`, written to the store when writable).
+ * *encoded receives how many, *stale (may be NULL) how many loaded ones carry another version. */
+int tr_shard_load_memory(tr_shard *s, uint32_t version, size_t *encoded, size_t *stale, char *err);
+/* The stored encoder version of every item (0: no key and value of this model's shape), for a
+ * refresh that reads nothing else. */
+int tr_shard_load_versions(tr_shard *s, char *err);
 /* Re-encodes items (all = 1: every item; 0: those whose version differs from `version`) and
- * writes them to RAM, the index and the store. *encoded receives how many. */
+ * writes them to RAM, the index (when loaded) and the store (when writable), with a progress
+ * line every 5 s. *encoded receives how many. */
 int tr_shard_refresh(tr_shard *s, int all, uint32_t version, size_t *encoded, char *err);
 /* Edit rounds (counterfactual knowledge during training): the texts of the items named by the
  * lines of `file` (ingest JSON Lines of the store's type, matched by logical key; keys of other
@@ -140,7 +145,10 @@ int tr_shard_serve(tr_shard *s, const Reveal__QueryBatch *q, Reveal__TopKReply *
  * gradients; the used items' fresh keys and values become their stored ones (version). */
 int tr_shard_apply(tr_shard *s, const Reveal__ItemGrads *g, uint32_t version, char *err);
 
-/* ---- The training job (peers.c, step.c, run.c) ---------------------------------------- */
+/* The stored text of item `id`, or NULL when the shard does not hold it. */
+const char *tr_shard_text_of(const tr_shard *s, uint64_t id);
+
+/* ---- The training job (peers.c, batch.c, edits.c, run.c) ------------------------------- */
 
 typedef struct {
     const char *config_path; /* NULL: defaults */
@@ -159,5 +167,26 @@ enum { TR_EXIT_OK = 0, TR_EXIT_FAIL = 1, TR_EXIT_ABORT = 3, TR_EXIT_STOPPED = 75
  * rank agreed on (printed once by rank 0), TR_EXIT_ABORT, or 75: stopped by SIGTERM/SIGUSR1
  * after a checkpoint. */
 int tr_train_main(const tr_train_args *a);
+
+/* ---- Using a trained model over the users' stores (serve.c) ---------------------------- */
+
+typedef struct {
+    const char *checkpoint; /* a checkpoint directory or its model.ckpt */
+    const char *layout;     /* NULL: the checkpoint's data.layout */
+    int stale_only;         /* refresh: only new, changed and stale items */
+    const char *data;       /* eval: task file */
+    const char *json;       /* eval: also write the results as JSON here (NULL: no) */
+    int no_memory;          /* eval: memory removed only */
+    const char *sources;    /* eval: comma-separated source names searched (NULL: all) */
+    long topk;              /* eval, answer: K per source (0: the checkpoint's train.topk) */
+    const char *image;      /* answer */
+    const char *question;   /* answer */
+    int show;               /* answer: retrieved items printed */
+} tr_serve_args;
+
+/* Each returns an exit code like tr_train_main (TR_EXIT_ABORT: the caller aborts the job). */
+int tr_refresh_main(const tr_serve_args *a);
+int tr_eval_main(const tr_serve_args *a);
+int tr_answer_main(const tr_serve_args *a);
 
 #endif
