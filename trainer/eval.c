@@ -2,6 +2,7 @@
  * answered greedily from its own top-K (stored keys and values, no gradient) or with memory
  * removed, scored by exact match after VQA answer normalisation against its accepted answers,
  * per question type; recall@K of the gold item when the task names one. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,4 +148,24 @@ cleanup:
     free(out);
     if (rc) tr_eval_free(ev);
     return rc;
+}
+
+/* Accuracy per question type, with memory (on may be NULL) and memory removed, in percent. */
+void tr_print_table(const trn_score_table *on, const trn_score_table *off) {
+    printf("%-16s %7s %12s %15s\n", "type", "count", on ? "with memory" : "", "memory removed");
+    for (size_t i = 0; i < off->n_rows; i++) {
+        const trn_score_row *r = &off->rows[i];
+        printf("%-16s %7ld ", r->type, r->count);
+        if (on)
+            printf("%12.2f ", 100 * on->rows[i].sum / (double)on->rows[i].count);
+        else
+            printf("%12s ", "");
+        printf("%15.2f\n", 100 * r->sum / (double)r->count);
+    }
+    printf("%-16s %7ld ", "all", off->count);
+    if (on)
+        printf("%12.2f ", 100 * on->sum / (double)on->count);
+    else
+        printf("%12s ", "");
+    printf("%15.2f\n", 100 * off->sum / (double)off->count);
 }

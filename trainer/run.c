@@ -220,22 +220,19 @@ static int final_eval(tr_job *j, char *err) {
     int32_t *q_ids = NULL;
     rvm_input *queries = NULL;
     tr_eval on = {0}, off = {0};
-    char *table = NULL;
     int rc = -1;
     if (tr_task_load(&dev, j->cfg.dev, j->l, (uint32_t)j->cfg.image_size, err)) return -1;
     tr_eval_opts o = {1, j->cfg.topk, NULL}, o_off = {0, j->cfg.topk, NULL};
     if (tr_task_tokenize(j, &dev, &q_ids, &queries, NULL, NULL, err) ||
         tr_evaluate(j, &dev, queries, &o, &on, err) ||
-        tr_evaluate(j, &dev, queries, &o_off, &off, err) ||
-        trn_score_table_text(&on.by_type, "accuracy", &table, err))
+        tr_evaluate(j, &dev, queries, &o_off, &off, err))
         goto cleanup;
-    printf("%s: %zu questions | accuracy %.3f with memory, %.3f memory removed | recall@%ld "
-           "%.3f\n%s",
-           j->cfg.dev, dev.n, on.acc, off.acc, j->cfg.topk, on.recall, table);
+    printf("%s: %zu questions after %ld updates\n", j->cfg.dev, dev.n, j->step);
+    tr_print_table(&on.by_type, &off.by_type);
+    printf("recall@%ld of the gold item: %.3f\n", j->cfg.topk, on.recall);
     fflush(stdout);
     rc = 0;
 cleanup:
-    free(table);
     tr_eval_free(&on);
     tr_eval_free(&off);
     free(q_ids);

@@ -189,7 +189,6 @@ int tr_eval_main(const tr_serve_args *a) {
     rvm_input *queries = NULL;
     tr_eval on = {0}, off = {0};
     uint8_t *use = NULL;
-    char *table_on = NULL, *table_off = NULL;
     cJSON *js = NULL;
     if (serve_open(&j, a, 0, err) || serve_memory(&j, err)) goto done;
     lone = 1;
@@ -211,16 +210,12 @@ int tr_eval_main(const tr_serve_args *a) {
         tr_evaluate(&j, &t, queries, &o_off, &off, err))
         goto done;
     double secs = rv_now() - t0;
-    if ((!a->no_memory && trn_score_table_text(&on.by_type, "accuracy", &table_on, err)) ||
-        trn_score_table_text(&off.by_type, "accuracy", &table_off, err))
-        goto done;
-    printf("%s: %zu questions, checkpoint %s, K %ld, sources %s (%.1f s)\n", a->data, t.n,
+    printf("%s: %zu questions, checkpoint %s, K %ld, sources %s (%.1f s)\n\n", a->data, t.n,
            a->checkpoint, K, a->sources ? a->sources : "all", secs);
+    tr_print_table(a->no_memory ? NULL : &on.by_type, &off.by_type);
     if (!a->no_memory)
-        printf("\nwith memory: accuracy %.3f, recall@%ld of the gold item %.3f (%zu questions with "
-               "a gold item)\n%s",
-               on.acc, K, on.recall, on.n_gold, table_on);
-    printf("\nmemory removed: accuracy %.3f\n%s", off.acc, table_off);
+        printf("recall@%ld of the gold item: %.3f (%zu questions with a gold item)\n", K, on.recall,
+               on.n_gold);
     fflush(stdout);
     if (a->json) {
         js = cJSON_CreateObject();
@@ -262,8 +257,6 @@ done:
     if (code && err[0] && (j.rank == 0 || lone)) fprintf(stderr, "reveal eval: %s\n", err);
     if (code && lone && j.size > 1) code = TR_EXIT_ABORT;
     cJSON_Delete(js);
-    free(table_on);
-    free(table_off);
     free(use);
     tr_eval_free(&on);
     tr_eval_free(&off);

@@ -116,6 +116,8 @@ typedef struct {
 int tr_evaluate(tr_job *j, const tr_task *t, const rvm_input *queries, const tr_eval_opts *o,
                 tr_eval *ev, char *err);
 void tr_eval_free(tr_eval *ev);
+/* Accuracy per question type in percent, with memory (on may be NULL) and memory removed. */
+void tr_print_table(const trn_score_table *on, const trn_score_table *off);
 /* Token ids of a task's questions (rank 0): q_ids (n, text_max − 1), queries (n) and, when
  * a_ids is not NULL, the answers (n, answer_max − 1). */
 int tr_task_tokenize(const tr_job *j, const tr_task *t, int32_t **q_ids, rvm_input **queries,

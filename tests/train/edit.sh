@@ -33,7 +33,7 @@ cat "$W/w2/questions_train.jsonl" "$W/w2/questions_test.jsonl" >"$W/w2/all.jsonl
     --set train.steps=500 --set train.warm_steps=150 --set train.log_every=100 \
     --set train.refresh_every=50 --set "train.edits=$W/rounds" --set train.edit_every=50 \
     >"$W/train.log" 2>&1
-grep "questions |" "$W/train.log"
+grep -A8 "questions after" "$W/train.log"
 CK=$W/run/checkpoints/step-00000500
 "$R" refresh --checkpoint "$CK" | tee "$W/refresh_full.txt"
 "$R" eval --checkpoint "$CK" --data "$W/w/all.jsonl" --json "$W/before.json" >/dev/null
