@@ -521,12 +521,12 @@ int tr_shard_edit(tr_shard *s, const char *file, int encode, uint32_t version, s
         if (more < 0) goto cleanup;
     }
     for (size_t i = 0; i < s->n; i++) {
-        const char *was = s->edit && s->edit[i] ? s->edit[i] : s->texts[i];
-        const char *now = next[i] ? next[i] : s->texts[i];
         if (next[i] && !strcmp(next[i], s->texts[i])) {
             free(next[i]);
             next[i] = NULL;
         }
+        const char *was = s->edit && s->edit[i] ? s->edit[i] : s->texts[i];
+        const char *now = next[i] ? next[i] : s->texts[i];
         if (strcmp(was, now)) pos[np++] = i;
     }
     for (size_t i = 0; s->edit && i < s->n; i++) free(s->edit[i]);

@@ -6,7 +6,7 @@
 W=${1:?usage: resume.sh WORKDIR}
 make_world "$W"
 rm -rf "$W"/rs_*
-opts=(--config "$W/tiny.json" --set train.steps=300 --set train.ckpt_every=0 --set train.log_every=50)
+opts=(--config "$W/tiny.json" --set train.steps=120 --set train.ckpt_every=0 --set train.log_every=40)
 train 2 "$W/rs_full" "${opts[@]}" --resume never
 # the interrupted run: SIGTERM to its ranks once 10 updates are in metrics.jsonl
 "$MPIRUN" --oversubscribe -np 2 "$REVEAL_BIN" train --run-dir "$W/rs_cut" "${opts[@]}" \
