@@ -288,6 +288,35 @@ static void test_topk_reply(void) {
            "fresh_ids[1] = 0x0000000000000063 is neither a retrieved id nor a gold item");
     fresh[1] = 11;
     expect(rv_topk_reply_check(&m, err), "fresh twice", "fresh_ids holds id 0x000000000000000b");
+    /* a gold item re-encoded although not retrieved: named by gold_fresh */
+    fresh[1] = 99;
+    int32_t gold_fresh[2] = {-1, 1};
+    uint64_t gold_ids[2] = {0, 99};
+    m.n_gold_fresh = 2;
+    m.gold_fresh = gold_fresh;
+    m.n_gold_ids = 2;
+    m.gold_ids = gold_ids;
+    CHECKF(rv_topk_reply_check(&m, err) == 0, "fresh gold: %s", err);
+    gold_fresh[0] = 2;
+    expect(rv_topk_reply_check(&m, err), "gold_fresh range",
+           "TopKReply: gold_fresh[0] = 2, must be -1 or below 2 fresh ids");
+    gold_fresh[0] = -1;
+    m.n_gold_ids = 1;
+    expect(rv_topk_reply_check(&m, err), "gold_ids length",
+           "TopKReply: gold_ids has 1 ids, expected batch = 2");
+    m.n_gold_ids = m.n_gold_fresh = 0;
+    fresh[1] = 12;
+    /* stored keys: all of them or none */
+    float keys[2 * 3 * 4] = {0};
+    m.n_keys = 23;
+    m.keys = keys;
+    expect(rv_topk_reply_check(&m, err), "keys length",
+           "TopKReply: keys has 23 floats, expected batch*k*dk = 2*3*4 = 24");
+    m.n_keys = 24;
+    CHECKF(rv_topk_reply_check(&m, err) == 0, "stored keys: %s", err);
+    keys[5] = NAN;
+    expect(rv_topk_reply_check(&m, err), "keys nan", "TopKReply: keys[5] is not finite");
+    m.n_keys = 0;
     fresh[1] = 12;
     ids[5] = 14;
     expect(rv_topk_reply_check(&m, err), "dup in row",
