@@ -6,6 +6,7 @@
 
 int cmd_ingest(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_world(int argc, char **argv);
 int cmd_train(int argc, char **argv);
@@ -15,6 +16,7 @@ int cmd_answer(int argc, char **argv);
 
 const rv_command rv_commands[] = {
     {"ingest", "read a knowledge source (JSONL/TSV + images) into a store", cmd_ingest},
+    {"delete", "remove items by logical key (tombstones)", cmd_delete},
     {"stats", "what a store holds: type, counts, encoder versions, disk bytes", cmd_stats},
     {"inspect", "one item of a store, by id or logical key", cmd_inspect},
     {"train", "train the model over the stores of a layout (one process or mpirun)", cmd_train},

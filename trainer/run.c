@@ -195,11 +195,11 @@ static int write_checkpoint(tr_job *j, job_run *run, const char *config_json, ch
 
 static void log_step(const tr_job *j, const tr_step_stats *s, double ex_per_s, double eta_s) {
     rv_info("step %ld/%ld %s loss %.4f gen %.4f con %.4f | acc %.2f p(gold) %.3f recall %.2f "
-            "1/tau %.2f | lr %.2e | retrieval %.1f fusion %.1f backward %.1f allreduce %.1f ms | "
-            "%.1f ex/s | ETA %.0f s",
+            "1/tau %.2f | lr %.2e | edit %.1f refresh %.1f retrieval %.1f fusion %.1f backward "
+            "%.1f allreduce %.1f ms | %.1f ex/s | ETA %.0f s",
             j->step, j->cfg.steps, s->warm ? "warm" : "mem ", s->loss, s->gen, s->con, s->train_acc,
-            s->p_gold, s->recall, s->inv_tau, s->lr, s->ms.retrieval, s->ms.fusion, s->ms.backward,
-            s->ms.allreduce, ex_per_s, eta_s);
+            s->p_gold, s->recall, s->inv_tau, s->lr, s->ms.edit, s->ms.refresh, s->ms.retrieval,
+            s->ms.fusion, s->ms.backward, s->ms.allreduce, ex_per_s, eta_s);
 }
 
 static int metrics_line(tr_job *j, job_run *run, const tr_step_stats *s, char *err) {
@@ -207,11 +207,12 @@ static int metrics_line(tr_job *j, job_run *run, const tr_step_stats *s, char *e
     snprintf(line, sizeof line,
              "{\"step\": %ld, \"warm\": %s, \"loss\": %.9g, \"gen\": %.9g, \"con\": %.9g, "
              "\"train_acc\": %.6g, \"p_gold\": %.9g, \"recall\": %.6g, \"inv_tau\": %.9g, "
-             "\"lr\": %.9g, \"grad_norm\": %.9g, \"ms\": {\"retrieval\": %.3f, \"fusion\": %.3f, "
-             "\"backward\": %.3f, \"allreduce\": %.3f, \"total\": %.3f}}",
+             "\"lr\": %.9g, \"grad_norm\": %.9g, \"ms\": {\"edit\": %.3f, \"refresh\": %.3f, "
+             "\"retrieval\": %.3f, \"fusion\": %.3f, \"backward\": %.3f, \"allreduce\": %.3f, "
+             "\"total\": %.3f}}",
              j->step, s->warm ? "true" : "false", s->loss, s->gen, s->con, s->train_acc, s->p_gold,
-             s->recall, s->inv_tau, (double)s->lr, (double)s->grad_norm, s->ms.retrieval,
-             s->ms.fusion, s->ms.backward, s->ms.allreduce, s->ms.total);
+             s->recall, s->inv_tau, (double)s->lr, (double)s->grad_norm, s->ms.edit, s->ms.refresh,
+             s->ms.retrieval, s->ms.fusion, s->ms.backward, s->ms.allreduce, s->ms.total);
     return job_metrics_append(run, line, err);
 }
 
@@ -274,20 +275,24 @@ static int coordinate(tr_job *j, job_run *run, const char *config_json, char *er
     if (j->n_rounds && first > R && tr_edits_apply(j, (first - 1) / R * R, 0, err))
         return TR_EXIT_FAIL;
     while (j->step < j->cfg.steps) {
+        double edit_ms = 0, refresh_ms = 0, t0 = rv_now();
         if (j->n_rounds && j->step > 0 && j->step % R == 0) {
-            double t0 = rv_now();
             if (tr_edits_apply(j, j->step, 1, err)) return TR_EXIT_FAIL;
-            rv_debug("step %ld: edit round applied in %.1f ms", j->step, 1e3 * (rv_now() - t0));
+            edit_ms = 1e3 * (rv_now() - t0);
         }
         if (j->cfg.refresh_every > 0 && j->step > 0 && j->step >= j->cfg.warm_steps &&
             j->step % j->cfg.refresh_every == 0) {
-            double t0 = rv_now();
+            t0 = rv_now();
             if (tr_control(j, REVEAL__CONTROL_COMMAND__REFRESH, (uint64_t)j->step, NULL, err))
                 return TR_EXIT_FAIL;
-            rv_info("step %ld: memory refreshed in %.1f ms", j->step, 1e3 * (rv_now() - t0));
+            refresh_ms = 1e3 * (rv_now() - t0);
         }
         tr_step_stats s;
-        if (tr_train_step(j, &s, err) || metrics_line(j, run, &s, err)) return TR_EXIT_FAIL;
+        if (tr_train_step(j, &s, err)) return TR_EXIT_FAIL;
+        s.ms.edit = edit_ms;
+        s.ms.refresh = refresh_ms;
+        s.ms.total += edit_ms + refresh_ms;
+        if (metrics_line(j, run, &s, err)) return TR_EXIT_FAIL;
         double el = rv_now() - t_start, done = (double)(j->step - first);
         if (j->step % j->cfg.log_every == 0 || j->step == j->cfg.steps)
             log_step(j, &s, done * j->cfg.batch / el, el / done * (double)(j->cfg.steps - j->step));
@@ -416,7 +421,7 @@ int tr_train_main(const tr_train_args *a) {
         snprintf(resolved + at, need - at, "], \"config\": %s}", config_json);
     }
     if (job_run_write_config(run, resolved, err) ||
-        (resumed && job_metrics_truncate(run, (uint64_t)j.step, err))) {
+        job_metrics_truncate(run, (uint64_t)j.step, err)) {
         free(resolved);
         goto done;
     }

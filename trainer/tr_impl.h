@@ -43,6 +43,7 @@ typedef struct {
 
 /* Timings of one update, in ms. */
 typedef struct {
+    double refresh, edit; /* the periodic memory refresh and edit round before this update */
     double retrieval, fusion, backward, allreduce, total;
 } tr_times;
 

@@ -5,6 +5,7 @@
 # `reveal refresh --stale-only` re-encodes only those, and the questions are evaluated again.
 # Of the edited facts answered right before, >= 0.8 now give the new fact; >= 0.95 of the
 # other answers are unchanged. Stale-only and full refresh times are printed side by side.
+# Then four never-asked facts are deleted (`reveal delete`): their questions lose their answers.
 . "$(dirname "$0")/lib.sh"
 W=${1:?usage: edit.sh WORKDIR}
 rm -rf "$W"
@@ -77,4 +78,32 @@ print(f"edited: {follow}/{len(right_before)} = {follow/max(1,len(right_before)):
       f"fact, {old} keep the old one; unrelated: {same}/{len(other)} = {same/len(other):.3f} unchanged")
 ok = right_before and follow / len(right_before) >= 0.8 and same / len(other) >= 0.95
 sys.exit(0 if ok else 1)
+P
+# deletion: the kg and qa items of four never-asked facts that the edit left alone are deleted
+# (tombstones); no refresh is needed; those questions lose their answer, the others keep theirs
+"$PY" - "$W" >"$W/deleted.txt" <<'P'
+import json, sys
+W = sys.argv[1]
+q0 = [json.loads(l) for l in open(f"{W}/w/questions_test.jsonl")]
+q1 = [json.loads(l) for l in open(f"{W}/w2/questions_test.jsonl")]
+keep = [a["gold"] for a, b in zip(q0, q1) if a["answer"] == b["answer"]][:4]
+print("\n".join(keep))
+P
+sed 's/^kg:/qa:/' "$W/deleted.txt" >"$W/deleted_qa.txt"
+"$R" delete --store "$W/st/kg" --keys "$W/deleted.txt"
+"$R" delete --store "$W/st/qa" --keys "$W/deleted_qa.txt"
+"$R" eval --checkpoint "$CK" --data "$W/w2/all.jsonl" --json "$W/deleted.json" >/dev/null
+"$PY" - "$W" <<'P'
+import json, sys
+W = sys.argv[1]
+q = [json.loads(l) for l in open(f"{W}/w2/all.jsonl")]
+gone = set(open(f"{W}/deleted.txt").read().split())
+p1 = json.load(open(f"{W}/after.json"))["predictions"]
+p2 = json.load(open(f"{W}/deleted.json"))["predictions"]
+d = [i for i in range(len(q)) if q[i]["gold"] in gone]
+o = [i for i in range(len(q)) if q[i]["gold"] not in gone]
+right = sum(p2[i]["answer"] == q[i]["answer"] for i in d)
+same = sum(p2[i]["answer"] == p1[i]["answer"] for i in o)
+print(f"deleted facts: {right}/{len(d)} still answered right; others: {same}/{len(o)} unchanged")
+sys.exit(0 if len(d) == 4 and right <= 1 and same / len(o) >= 0.95 else 1)
 P
