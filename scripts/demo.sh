@@ -10,10 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=()
-steps=${DEMO_STEPS:-3000} warm=600 rounds=16
+steps=${DEMO_STEPS:-3000} warm=1500 rounds=16
 if [[ "${1:-}" == "--quick" ]]; then
   quick=(--quick)
-  steps=${DEMO_STEPS:-400} warm=100 rounds=4
+  steps=${DEMO_STEPS:-400} warm=200 rounds=4
 fi
 out=${DEMO_OUT:-runs/demo}
 data=${DEMO_DATA:-data/flags}
