@@ -127,7 +127,8 @@ void coord_config_default(coord_config *c);
  * A small world (16 entities × 4 relations), contrastive loss off, facts re-drawn every 10
  * updates; the whole run is warm start: each row fused with its gold item and the gold items of
  * 7 other rows (M = 8), reached by the curriculum M = 1, 2, 4, 8 (250 updates each, then 250 at
- * M = 8); the query and key heads read the mean over the row's tokens (head_pool). */
+ * M = 8); the query and key heads read the mean over the row's tokens (head_pool); 1/τ starts
+ * at 5 (tau_scale 10). */
 void coord_config_mechanism(coord_config *c);
 int coord_config_check(const coord_config *c, char *err);
 

@@ -53,6 +53,7 @@ void coord_config_mechanism(coord_config *c) {
     c->batch = 16;
     c->model.con_weight = 0.0f;
     c->model.head_pool = 1;
+    c->model.tau_scale = 10.0f; /* 1/τ starts at 5, may rise to 10 */
     c->warm_others = 7;
     c->warm_ramp = 250;
     c->steps = c->warm_steps = c->opt.sched.total_steps = 1000;
