@@ -72,7 +72,8 @@ int coord_evaluate(coord_trainer *t, const size_t *qs, size_t n, const char *con
         if (count_equal(t, s, B, want, &ev->acc_nomem, err)) return -1;
         if (B > c->warm_others && c->warm_others > 0) {
             coord_batch_warm(t, s, B, c->warm_others, (uint64_t)at);
-            rvm_batch batch = {B, s->queries, &s->cands, s->answers, NULL};
+            rvm_batch batch = {
+                .B = B, .queries = s->queries, .cands = &s->cands, .answers = s->answers};
             rvm_step_out out;
             rvm_config mc = t->model.cfg;
             t->model.cfg.con_weight = 0.0f; /* no gold items passed: only p is wanted */

@@ -205,7 +205,8 @@ int coord_train_step(coord_trainer *t, coord_step_stats *st, char *err) {
     st->warm = t->step < c->warm_steps;
     next_rows(t, s->rows, B);
     coord_batch_rows(t, s, B);
-    rvm_batch batch = {B, s->queries, &s->cands, s->answers, s->gold};
+    rvm_batch batch = {
+        .B = B, .queries = s->queries, .cands = &s->cands, .answers = s->answers, .gold = s->gold};
     if (c->memory_off)
         batch.cands = NULL;
     else if (st->warm)

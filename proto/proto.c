@@ -274,8 +274,31 @@ int rv_query_batch_check(const Reveal__QueryBatch *m, char *err) {
     for (size_t j = 0; j < m->n_k; j++) {
         char field[32];
         snprintf(field, sizeof field, "k[%zu]", j);
-        if (check_range(msg, field, m->k[j], 1, RV_PROTO_K_MAX, err)) return -1;
+        if (check_range(msg, field, m->k[j], 0, RV_PROTO_K_MAX, err)) return -1;
     }
+    if (m->n_fresh) {
+        if (check_len(msg, "fresh", "entries", m->n_fresh, m->n_k, err, "sources = %zu", m->n_k))
+            return -1;
+        for (size_t j = 0; j < m->n_fresh; j++)
+            if (m->fresh[j] > m->k[j])
+                return rv_fail(err, "%s: fresh[%zu] = %u is more than k[%zu] = %u", msg, j,
+                               m->fresh[j], j, m->k[j]);
+    }
+    if (m->n_gold_keys || m->n_gold_sources) {
+        if (check_len(msg, "gold_keys", "strings", m->n_gold_keys, m->batch, err, "batch = %u",
+                      m->batch) ||
+            check_len(msg, "gold_sources", "entries", m->n_gold_sources, m->batch, err,
+                      "batch = %u", m->batch))
+            return -1;
+        for (size_t b = 0; b < m->n_gold_keys; b++) {
+            if (check_string(msg, "gold_keys", m->gold_keys[b], RV_PROTO_STRING_MAX, err))
+                return -1;
+            if (m->gold_sources[b] >= m->n_k)
+                return rv_fail(err, "%s: gold_sources[%zu] = %u, the batch has %zu sources", msg, b,
+                               m->gold_sources[b], m->n_k);
+        }
+    }
+    if (!m->train && m->n_fresh) return rv_fail(err, "%s: fresh given without train", msg);
     return 0;
 }
 
@@ -309,18 +332,28 @@ static int check_topk_rows(const Reveal__TopKReply *m, char *err) {
     return 0;
 }
 
-/* Fresh ids are distinct and each one of the retrieved ids. */
+/* Fresh ids are distinct and each one of the retrieved ids or a gold item. */
 static int check_fresh_ids(const Reveal__TopKReply *m, char *err) {
     const char *msg = "TopKReply";
     if (check_distinct(msg, "fresh_ids", m->fresh_ids, m->n_fresh_ids, err)) return -1;
     uint64_t *sorted = sorted_copy(msg, m->ids, m->n_ids, err);
-    if (!sorted) return -1;
+    unsigned char *gold = calloc(m->n_fresh_ids ? m->n_fresh_ids : 1, 1); /* (R) */
     int rc = 0;
+    if (!sorted || !gold) {
+        rc = sorted ? rv_fail(err, "%s: out of memory checking fresh_ids", msg) : -1;
+        goto cleanup;
+    }
+    for (size_t b = 0; b < m->n_gold_fresh; b++)
+        if (m->gold_fresh[b] >= 0) gold[m->gold_fresh[b]] = 1;
     for (size_t r = 0; r < m->n_fresh_ids && rc == 0; r++)
-        if (!bsearch(&m->fresh_ids[r], sorted, m->n_ids, sizeof *sorted, cmp_u64))
-            rc = rv_fail(err, "%s: fresh_ids[%zu] = 0x%016llx is not one of the retrieved ids", msg,
-                         r, (unsigned long long)m->fresh_ids[r]);
+        if (!gold[r] && !bsearch(&m->fresh_ids[r], sorted, m->n_ids, sizeof *sorted, cmp_u64))
+            rc = rv_fail(err,
+                         "%s: fresh_ids[%zu] = 0x%016llx is neither a retrieved id nor a gold "
+                         "item",
+                         msg, r, (unsigned long long)m->fresh_ids[r]);
+cleanup:
     free(sorted);
+    free(gold);
     return rc;
 }
 
@@ -328,7 +361,7 @@ int rv_topk_reply_check(const Reveal__TopKReply *m, char *err) {
     const char *msg = "TopKReply";
     uint64_t bk = (uint64_t)m->batch * m->k, r = m->n_fresh_ids;
     if (check_range(msg, "batch", m->batch, 1, RV_PROTO_BATCH_MAX, err) ||
-        check_range(msg, "k", m->k, 1, RV_PROTO_K_MAX, err) ||
+        check_range(msg, "k", m->k, 0, RV_PROTO_K_MAX, err) ||
         check_len(msg, "ids", "ids", m->n_ids, bk, err, "batch*k = %u*%u", m->batch, m->k) ||
         check_len(msg, "scores", "floats", m->n_scores, bk, err, "batch*k = %u*%u", m->batch,
                   m->k) ||
@@ -345,10 +378,26 @@ int rv_topk_reply_check(const Reveal__TopKReply *m, char *err) {
                   m->batch, m->k, m->c, m->d) ||
         check_finite(msg, "values", m->values, m->n_values, err))
         return -1;
-    if (r > bk)
-        return rv_fail(err, "%s: %llu fresh_ids, more than batch*k = %llu", msg,
-                       (unsigned long long)r, (unsigned long long)bk);
-    if (r && check_range(msg, "dk", m->dk, 1, RV_PROTO_DIM_MAX, err)) return -1;
+    if (r > bk + m->batch)
+        return rv_fail(err, "%s: %llu fresh_ids, more than batch*(k+1) = %llu", msg,
+                       (unsigned long long)r, (unsigned long long)(bk + m->batch));
+    if ((r || m->n_keys) && check_range(msg, "dk", m->dk, 1, RV_PROTO_DIM_MAX, err)) return -1;
+    if (m->n_keys && (check_len(msg, "keys", "floats", m->n_keys, bk * m->dk, err,
+                                "batch*k*dk = %u*%u*%u", m->batch, m->k, m->dk) ||
+                      check_finite(msg, "keys", m->keys, m->n_keys, err)))
+        return -1;
+    if (m->n_gold_fresh) {
+        if (check_len(msg, "gold_fresh", "entries", m->n_gold_fresh, m->batch, err, "batch = %u",
+                      m->batch))
+            return -1;
+        for (size_t b = 0; b < m->n_gold_fresh; b++)
+            if (m->gold_fresh[b] < -1 || m->gold_fresh[b] >= (int64_t)r)
+                return rv_fail(err, "%s: gold_fresh[%zu] = %d, must be -1 or below %llu fresh ids",
+                               msg, b, (int)m->gold_fresh[b], (unsigned long long)r);
+    }
+    if (m->n_gold_ids &&
+        check_len(msg, "gold_ids", "ids", m->n_gold_ids, m->batch, err, "batch = %u", m->batch))
+        return -1;
     if (check_len(msg, "fresh_keys", "floats", m->n_fresh_keys, r * m->dk, err,
                   "fresh_ids*dk = %llu*%u", (unsigned long long)r, m->dk) ||
         check_finite(msg, "fresh_keys", m->fresh_keys, m->n_fresh_keys, err) ||
@@ -408,9 +457,9 @@ int rv_control_check(const Reveal__Control *m, char *err) {
     int c = (int)m->command;
     if (c == REVEAL__CONTROL_COMMAND__CONTROL_UNSPECIFIED)
         return rv_fail(err, "%s: command is not set", msg);
-    if (c < 0 || c > REVEAL__CONTROL_COMMAND__SHUTDOWN)
+    if (c < 0 || c > REVEAL__CONTROL_COMMAND__EDIT)
         return rv_fail(err, "%s: command %d is not a ControlCommand (1..%d)", msg, c,
-                       REVEAL__CONTROL_COMMAND__SHUTDOWN);
+                       REVEAL__CONTROL_COMMAND__EDIT);
     if (check_string(msg, "path", m->path, RV_PROTO_PATH_MAX, err)) return -1;
     if (c == REVEAL__CONTROL_COMMAND__CHECKPOINT && (!m->path || !m->path[0]))
         return rv_fail(err, "%s: CHECKPOINT has no path", msg);

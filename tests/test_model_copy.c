@@ -46,7 +46,7 @@ static void draw(copy_batch *c, const rvm_config *cfg, uint64_t stream) {
     }
     c->k = 1;
     c->cands = (rvm_candidates){1, &c->k, 1, c->cand};
-    c->batch = (rvm_batch){B, c->queries, &c->cands, c->answers, NULL};
+    c->batch = (rvm_batch){B, c->queries, &c->cands, c->answers, NULL, NULL, NULL};
 }
 
 /* Greedy accuracy on a fresh batch, with or without the memory. */

@@ -183,9 +183,34 @@ static void test_query_batch(void) {
     q[3] = NAN;
     expect(rv_query_batch_check(&m, err), "nan", "QueryBatch: queries[3] is not finite");
     q[3] = 0;
-    k[1] = 0;
-    expect(rv_query_batch_check(&m, err), "k 0", "QueryBatch: k[1] is 0, expected 1..4096");
+    k[1] = 5000;
+    expect(rv_query_batch_check(&m, err), "k 5000", "QueryBatch: k[1] is 5000, expected 0..4096");
     k[1] = 10;
+    /* training fields: fresh counts per source, gold keys per row, only with train */
+    uint32_t fresh[2] = {1, 11}, gold_src[2] = {0, 2};
+    char *gold_keys[2] = {"kg:a|colour", ""};
+    m.n_fresh = 2;
+    m.fresh = fresh;
+    expect(rv_query_batch_check(&m, err), "fresh > k",
+           "QueryBatch: fresh[1] = 11 is more than k[1] = 10");
+    fresh[1] = 2;
+    expect(rv_query_batch_check(&m, err), "fresh without train",
+           "QueryBatch: fresh given without train");
+    m.train = 1;
+    CHECK(rv_query_batch_check(&m, err) == 0);
+    m.n_gold_keys = 1;
+    m.gold_keys = gold_keys;
+    m.n_gold_sources = 2;
+    m.gold_sources = gold_src;
+    expect(rv_query_batch_check(&m, err), "gold keys short",
+           "QueryBatch: gold_keys has 1 strings, expected batch = 2");
+    m.n_gold_keys = 2;
+    expect(rv_query_batch_check(&m, err), "gold source",
+           "QueryBatch: gold_sources[1] = 2, the batch has 2 sources");
+    gold_src[1] = 1;
+    CHECK(rv_query_batch_check(&m, err) == 0);
+    m.train = 0;
+    m.n_fresh = m.n_gold_keys = m.n_gold_sources = 0;
     m.n_k = 0;
     expect(rv_query_batch_check(&m, err), "no sources", "number of sources in k is 0");
     m.n_k = 2;
@@ -259,7 +284,8 @@ static void test_topk_reply(void) {
            "fresh_values has 9 floats, expected fresh_ids*c*d = 2*2*2 = 8");
     m.n_fresh_values--;
     fresh[1] = 99;
-    expect(rv_topk_reply_check(&m, err), "fresh id", "fresh_ids[1] = 0x0000000000000063 is not");
+    expect(rv_topk_reply_check(&m, err), "fresh id",
+           "fresh_ids[1] = 0x0000000000000063 is neither a retrieved id nor a gold item");
     fresh[1] = 11;
     expect(rv_topk_reply_check(&m, err), "fresh twice", "fresh_ids holds id 0x000000000000000b");
     fresh[1] = 12;
@@ -284,7 +310,7 @@ static void test_topk_reply(void) {
     m.n_fresh_ids = m.n_fresh_keys = m.n_fresh_values = 0;
     CHECKF(rv_topk_reply_check(&m, err) == 0, "keys-only reply: %s", err);
     m.k = 5000;
-    expect(rv_topk_reply_check(&m, err), "k", "TopKReply: k is 5000, expected 1..4096");
+    expect(rv_topk_reply_check(&m, err), "k", "TopKReply: k is 5000, expected 0..4096");
 }
 
 static void test_item_grads(void) {
@@ -343,7 +369,7 @@ static void test_control(void) {
     CHECK(rv_control_check(&m, err) == 0);
     const uint8_t bad[] = {0x08, 0x07};
     expect(rv_control_decode(bad, sizeof bad, &out, err), "command 7",
-           "Control: command 7 is not a ControlCommand (1..3)");
+           "Control: command 7 is not a ControlCommand (1..4)");
     const uint8_t none[] = {0x10, 0x01};
     expect(rv_control_decode(none, sizeof none, &out, err), "no command", "command is not set");
     const uint8_t neg[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};

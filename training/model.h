@@ -6,9 +6,11 @@
  * Who decides what:
  * - The caller (the trainer, the coordinator) chooses the candidates of every query: per
  *   source j its K_j items, each either STORED (its key and value, constants, e.g. from the
- *   memory) or RE-ENCODED (its raw tokens and picture, encoded here with gradient by the key
- *   and value heads). The top-K search, the ρ fraction, gold injection and the warm start's
- *   in-batch items are all expressed by what the caller puts in rvm_candidates.
+ *   memory), RE-ENCODED (its raw tokens and picture, encoded here with gradient by the key
+ *   and value heads) or FRESH (encoded with gradient by rvm_encode_grad elsewhere, e.g. on the
+ *   worker owning the source; the step returns its key and value gradients). The top-K
+ *   search, the ρ fraction, gold injection and the warm start's in-batch items are all
+ *   expressed by what the caller puts in rvm_candidates.
  * - The model computes everything from the encoder to the loss, forward and backward, and
  *   ADDS the gradient into its flat gradient buffer (the caller zeroes it once per step).
  *
@@ -18,7 +20,8 @@
  *
  * Precision: like layers.h, every per-model declaration exists twice, rvm_<name> over float
  * (training) and rvm_<name>_d over double (gradient checks), compiled from one source.
- * Stored keys and values and all returned keys, values and queries are float in both.
+ * Stored keys and values, fresh candidates' keys, values and their gradients, gold keys, and
+ * all returned keys, values and queries are float in both.
  *
  * Memory: a model owns one workspace arena that grows to the largest batch seen; no call
  * allocates anything else. Pointers returned in rvm_step_out point into that arena and stay
@@ -78,14 +81,23 @@ typedef struct {
     const uint8_t *image; /* (image_size, image_size, 3) or NULL: no image tokens */
 } rvm_input;
 
-/* One retrieved (or supplied) item. Exactly one of the two forms:
- * re-encoded: item != NULL, key == value == NULL — its key and value are computed from the
- *             raw item with gradient (key head, value head, encoder);
- * stored:     item == NULL, key and value given — constants, no gradient. */
+/* One retrieved (or supplied) item. Exactly one of three forms:
+ * re-encoded: item != NULL, key, value, dkey, dvalue NULL — its key and value are computed
+ *             from the raw item with gradient (key head, value head, encoder) in this call;
+ * stored:     item == NULL, key and value given, dkey == dvalue == NULL — constants;
+ * fresh:      item == NULL, key and value given AND dkey, dvalue given — encoded with gradient
+ *             elsewhere (rvm_encode_grad, e.g. on the worker that owns the source): rvm_step
+ *             ADDS ∂L/∂key and ∂L/∂value into dkey and dvalue (rvm_forward leaves them).
+ * Re-encoded candidates with the same item pointer are one item (encoded once); fresh
+ * candidates with the same key pointer are one item (same value, dkey, dvalue pointers): its
+ * gradients add up once, and the value regularisers count each item once. The buffers are
+ * float in both precisions. */
 typedef struct {
     const rvm_input *item;
     const float *key;   /* (dk) L2-normalised, as rvm_encode_items writes it */
     const float *value; /* (c, d) */
+    float *dkey;        /* (dk) fresh only: ∂L/∂key is added */
+    float *dvalue;      /* (c, d) fresh only: ∂L/∂value is added */
 } rvm_candidate;
 
 /* The candidates of a batch of B queries. Every row has the same layout: the K_0 candidates
@@ -105,13 +117,18 @@ typedef struct {
 /* A training or evaluation batch. */
 typedef struct {
     int B;
-    const rvm_input *queries;    /* (B) */
-    const rvm_candidates *cands; /* or NULL: M = 0 */
-    const rvm_text *answers;     /* (B) at most answer_max − 1 ids each (EOS is added) */
-    const rvm_input *gold;       /* (B) each row's pseudo ground-truth item for L_con, encoded
-                                    by the key head with gradient; may be NULL when con_weight
-                                    is 0. Rows sharing a gold item are accepted as they are
-                                    (docs/model.md, "Losses"). */
+    const rvm_input *queries;      /* (B) */
+    const rvm_candidates *cands;   /* or NULL: M = 0 */
+    const rvm_text *answers;       /* (B) at most answer_max − 1 ids each (EOS is added) */
+    const rvm_input *gold;         /* (B) each row's pseudo ground-truth item for L_con, encoded
+                                      by the key head with gradient; may be NULL when con_weight
+                                      is 0. Rows sharing a gold item are accepted as they are
+                                      (docs/model.md, "Losses"). */
+    const float *const *gold_keys; /* (B) or NULL: instead of gold, each row's gold key (dk),
+                                      encoded with gradient elsewhere (rvm_encode_grad); rows
+                                      sharing a gold item share the pointer */
+    float *const *gold_dkeys;      /* (B) with gold_keys: rvm_step ADDS ∂L_con/∂key into each
+                                      (a shared pointer receives every row's part) */
 } rvm_batch;
 
 /* The defaults of LEARNING.md's small REVEAL (set vocab to the tokenizer's size). */
@@ -171,6 +188,13 @@ typedef struct {
 
 /* Builds a model: checks the config, lays out the parameters, initialises them from cfg->seed. */
 int RVM(model_init)(RVM(model) * m, const rvm_config *cfg, char *err);
+/* A view of m: the same parameter and gradient buffers (w, g, params), its own workspace arena
+ * and a copy of m->cfg. A rank holds an item encoder (rvm_encode_grad activations waiting for
+ * their gradients) beside the model that runs the step. An optimiser update of m (or
+ * rvm_model_set_params) is seen by the view, and the view's gradients land in m->g. Calls on
+ * a view and on its model must not run at the same time (both add into g). Free the view
+ * (rvm_model_free frees only its own parts) before m. */
+int RVM(model_view)(RVM(model) * view, RVM(model) * m, char *err);
 void RVM(model_free)(RVM(model) * m);
 /* Copies a float parameter buffer of m->params.total floats (a checkpoint, or the float model
  * into the double one for checks). */
@@ -185,6 +209,16 @@ int RVM(step)(RVM(model) * m, const rvm_batch *batch, RVM(step_out) * out, char 
  * Either output may be NULL. */
 int RVM(encode_items)(RVM(model) * m, const rvm_input *items, int n, float *keys, float *values,
                       char *err);
+/* Split encoding (distributed training, docs/model.md): the key and value heads over n ≥ 1
+ * items WITH gradient. keys (n, dk) L2-normalised and values (n, c, d) are written, bit-equal
+ * to rvm_encode_items; the activations stay in m's arena for rvm_encode_backward. */
+int RVM(encode_grad)(RVM(model) * m, const rvm_input *items, int n, float *keys, float *values,
+                     char *err);
+/* ADDS ∂L/∂θ into m->g given dkeys (n, dk) and dvalues (n, c, d) of the items of the preceding
+ * rvm_encode_grad (either may be NULL: zero). Refused unless the last call on m was
+ * rvm_encode_grad; once done, the activations are spent. The parameters must not change in
+ * between (the backward reads the current ones). */
+int RVM(encode_backward)(RVM(model) * m, const float *dkeys, const float *dvalues, char *err);
 /* Queries for the top-K search, no gradient: q (n, dk), L2-normalised. */
 int RVM(encode_queries)(RVM(model) * m, const rvm_input *queries, int n, float *q, char *err);
 

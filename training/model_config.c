@@ -329,17 +329,37 @@ cleanup:
     return rc;
 }
 
+/* The view borrows m's buffers and weight views (st->w, st->g point into m's block storage)
+ * and owns only its state and arena. */
+int RVM(model_view)(RVM(model) * view, RVM(model) * m, char *err) {
+    memset(view, 0, sizeof *view);
+    if (!m || !m->st) return rv_fail(err, "model view: the model is not built");
+    view->st = calloc(1, sizeof *view->st);
+    if (!view->st) return rv_fail(err, "model view: out of memory");
+    view->cfg = m->cfg;
+    view->params = m->params;
+    view->w = m->w;
+    view->g = m->g;
+    view->st->w = m->st->w;
+    view->st->g = m->st->g;
+    view->st->is_view = 1;
+    return 0;
+}
+
 void RVM(model_free)(RVM(model) * m) {
+    int view = m->st && m->st->is_view;
     if (m->st) {
         free(m->st->blocks);
         free(m->st->arena.base);
         free(m->st);
     }
+    if (!view) {
 #ifdef TRN_F64
-    free(m->w);
-    free(m->g);
+        free(m->w);
+        free(m->g);
 #endif
-    trn_params_free(&m->params);
+        trn_params_free(&m->params);
+    }
     memset(m, 0, sizeof *m);
 }
 

@@ -22,7 +22,6 @@ void RVM(fusion_carve)(struct RVM(state) * st, const rvm_config *c, rvm_arena *a
     size_t BTf = (size_t)B * f->Tf;
     trn_block_dims dims = {B, f->Tf, f->Tf, d, c->heads, c->mlp_hidden, 0, 0, 0};
     f->src = RVM_TAKE(a, int, M);
-    f->reenc = RVM_TAKE(a, int, (size_t)B *M);
     f->keys = RVM_TAKE(a, real, (size_t)B * M * dk);
     f->rel = RVM_TAKE(a, real, (size_t)B * M);
     f->sm = RVM_TAKE(a, real, (size_t)B * M);
@@ -50,7 +49,7 @@ void RVM(fusion_carve)(struct RVM(state) * st, const rvm_config *c, rvm_arena *a
         f->dglog = RVM_TAKE(a, real, (size_t)B * S);
     }
     f->infonce_p = f->infonce_s = NULL;
-    if (st->Ng) {
+    if (st->con) {
         f->infonce_p = RVM_TAKE(a, real, (size_t)B * B);
         f->infonce_s = RVM_TAKE(a, real, trn_infonce_scratch_size(B));
     }
@@ -68,15 +67,16 @@ void RVM(fusion_forward)(struct RVM(state) * st, const rvm_config *c) {
     const rvm_candidates *cs = st->job.cands;
     int B = st->B, M = f->M, S = f->S, d = c->width, dk = c->key_dim, cl = c->latents;
     int Tb = st->enc.Tb, Tf = f->Tf;
-    const real *q = st->qh.out, *V = st->vh.n ? st->vh.st.x[st->vh.st.L] : NULL;
+    const real *q = st->qh.out, *V = st->vh.V;
     real sig = 1 / (1 + exp(-st->w.theta[0]));
     f->inv_tau = (real)c->tau_scale * sig;
     real tau = 1 / f->inv_tau;
     for (int j = 0, m = 0; M && j < cs->n_sources; j++)
         for (int i = 0; i < cs->k[j]; i++) f->src[m++] = j;
 
-    /* keys, Rel, X and the mask; re-encoded candidates are numbered in row-major order */
-    int nr = 0;
+    /* keys, Rel, X and the mask; items with gradient by their number st->vrow (model_calls.c):
+     * a re-encoded one's key from the key head, a fresh one's from the caller, both values
+     * from V */
     for (int b = 0; b < B; b++) {
         real *X = f->st.x[0] + (size_t)b * Tf * d;
         memcpy(X, st->enc.b + (size_t)b * Tb * d, (size_t)Tb * d * sizeof(real));
@@ -85,16 +85,15 @@ void RVM(fusion_forward)(struct RVM(state) * st, const rvm_config *c) {
         for (int m = 0; m < M; m++) {
             const rvm_candidate *cand = &cs->cand[(size_t)b * M + m];
             real *key = f->keys + ((size_t)b * M + m) * dk, *xv = X + ((size_t)Tb + m * cl) * d;
-            if (cand->item) {
-                f->reenc[b * M + m] = nr;
-                memcpy(key, st->kh.out + (size_t)nr * dk, (size_t)dk * sizeof(real));
-                memcpy(xv, V + (size_t)nr * cl * d, (size_t)cl * d * sizeof(real));
-                nr++;
-            } else {
-                f->reenc[b * M + m] = -1;
+            int r = st->vrow[b * M + m];
+            if (r >= 0 && r < st->Nr)
+                memcpy(key, st->kh.out + (size_t)r * dk, (size_t)dk * sizeof(real));
+            else
                 for (int i = 0; i < dk; i++) key[i] = (real)cand->key[i];
+            if (r >= 0)
+                memcpy(xv, V + (size_t)r * cl * d, (size_t)cl * d * sizeof(real));
+            else
                 for (int i = 0; i < cl * d; i++) xv[i] = (real)cand->value[i];
-            }
             double dot = 0;
             for (int i = 0; i < dk; i++) dot += (double)q[(size_t)b * dk + i] * key[i];
             f->rel[b * M + m] = (real)dot;
@@ -158,13 +157,13 @@ void RVM(fusion_backward)(struct RVM(state) * st, const rvm_config *c) {
     (&f->st, f->dX, omega ? f->domega : NULL, NULL, st->g.fusion, f->dH, omega, NULL, st->w.fusion,
      st->scratch);
 
-    /* X = [b ; V_m]: query tokens to b, item tokens to the re-encoded values */
+    /* X = [b ; V_m]: query tokens to b, item tokens to the values with gradient */
     for (int b = 0; b < B; b++) {
         const real *dX = f->dX + (size_t)b * Tf * d;
         real *db = st->enc.db + (size_t)b * Tb * d;
         for (size_t i = 0; i < (size_t)Tb * d; i++) db[i] += dX[i];
         for (int m = 0; m < M; m++) {
-            int r = f->reenc[b * M + m];
+            int r = st->vrow[b * M + m];
             if (r < 0) continue;
             const real *dxv = dX + ((size_t)Tb + m * cl) * d;
             real *dv = st->vh.dv + (size_t)r * cl * d;
@@ -205,9 +204,10 @@ void RVM(fusion_backward)(struct RVM(state) * st, const rvm_config *c) {
             real g = f->drel[b * M + m];
             const real *key = f->keys + ((size_t)b * M + m) * dk;
             for (int i = 0; i < dk; i++) dq[(size_t)b * dk + i] += g * key[i];
-            int r = f->reenc[b * M + m];
+            int r = st->vrow[b * M + m];
             if (r < 0) continue;
-            real *dkey = st->kh.dout + (size_t)r * dk;
+            real *dkey =
+                r < st->Nr ? st->kh.dout + (size_t)r * dk : st->dfkey + (size_t)(r - st->Nr) * dk;
             for (int i = 0; i < dk; i++) dkey[i] += g * q[(size_t)b * dk + i];
         }
     if (gated(st, c)) {
@@ -219,18 +219,17 @@ void RVM(fusion_backward)(struct RVM(state) * st, const rvm_config *c) {
     }
 }
 
-/* InfoNCE between q(x_b) and the key of row b's gold item (key-head rows Nr .. Nr + B). */
+/* InfoNCE between q(x_b) and the key of row b's gold item: st->gkey, the key-head rows
+ * Nr .. Nr + B or the caller's gold_keys (gradient into st->dgkey). */
 void RVM(con_forward)(struct RVM(state) * st, const rvm_config *c) {
     real loss;
     TRN(infonce_forward)
-    (&loss, st->fu.infonce_p, st->qh.out, st->kh.out + (size_t)st->Nr * c->key_dim,
-     (real)c->con_tau, st->B, c->key_dim);
+    (&loss, st->fu.infonce_p, st->qh.out, st->gkey, (real)c->con_tau, st->B, c->key_dim);
     st->loss_con = loss;
 }
 
 void RVM(con_backward)(struct RVM(state) * st, const rvm_config *c, real dloss) {
-    size_t off = (size_t)st->Nr * c->key_dim;
     TRN(infonce_backward)
-    (st->qh.dout, st->kh.dout + off, dloss, st->fu.infonce_p, st->qh.out, st->kh.out + off,
-     st->fu.infonce_s, (real)c->con_tau, st->B, c->key_dim);
+    (st->qh.dout, st->dgkey, dloss, st->fu.infonce_p, st->qh.out, st->gkey, st->fu.infonce_s,
+     (real)c->con_tau, st->B, c->key_dim);
 }

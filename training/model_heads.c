@@ -2,7 +2,8 @@
  * query / key head: L_f blocks, position 0 (or, with head_pool, the mean over the row's real
  * tokens), RMSNorm, W_o (shared), L2 norm;
  * value head: a Perceiver of c latents cross-attending to RMSNorm(b(z)), giving V(z) (c, d);
- * and the two regularisers on values encoded with gradient (R_dis, R_gap).
+ * and the two regularisers on values encoded with gradient (R_dis, R_gap): the head's rows and
+ * the fresh candidates' values (encoded with gradient by another call, e.g. on a worker).
  */
 #include "model_impl.h"
 
@@ -181,27 +182,32 @@ void RVM(head_backward)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_conf
 
 /* ---- value head (Perceiver) ---- */
 
-void RVM(value_carve)(struct RVM(state) * st, const rvm_config *c, rvm_arena *a, int r0, int n) {
+/* n rows through the head (encoder rows r0 ..), nf fresh values after them in V. */
+void RVM(value_carve)(struct RVM(state) * st, const rvm_config *c, rvm_arena *a, int r0, int n,
+                      int nf) {
     RVM(value_ws) *v = &st->vh;
     int d = c->width, cl = c->latents, Tb = st->enc.Tb, bw = st->job.backward;
-    size_t ncd = (size_t)n * cl * d;
+    size_t vcd = (size_t)(n + nf) * cl * d;
     trn_block_dims dims = {n, cl, Tb, d, c->heads, c->mlp_hidden, 0, 1, 1};
     v->r0 = r0;
     v->n = n;
-    RVM(stack_carve)(&v->st, a, c->head_blocks, dims, NULL, 0, bw, &st->scratch_n);
+    v->nv = n + nf;
+    memset(&v->st, 0, sizeof v->st);
+    if (n) RVM(stack_carve)(&v->st, a, c->head_blocks, dims, NULL, 0, bw, &st->scratch_n);
+    v->V = RVM_TAKE(a, real, vcd);
     v->dv = v->dlat = v->cen = v->vhat = v->cnorm = v->dvhat = v->dcen = NULL;
     v->vnorm = v->bnorm = NULL;
     if (bw) {
-        v->dv = RVM_TAKE(a, real, ncd);
-        v->dlat = RVM_TAKE(a, real, ncd);
-        v->dvhat = RVM_TAKE(a, real, ncd);
-        v->dcen = RVM_TAKE(a, real, ncd);
+        v->dv = RVM_TAKE(a, real, vcd);
+        v->dlat = RVM_TAKE(a, real, (size_t)n * cl * d);
+        v->dvhat = RVM_TAKE(a, real, vcd);
+        v->dcen = RVM_TAKE(a, real, vcd);
     }
     if (st->job.answers) { /* the regularisers are part of the training loss */
-        v->cen = RVM_TAKE(a, real, ncd);
-        v->vhat = RVM_TAKE(a, real, ncd);
-        v->cnorm = RVM_TAKE(a, real, (size_t)n * cl);
-        v->vnorm = RVM_TAKE(a, real, (size_t)n * cl);
+        v->cen = RVM_TAKE(a, real, vcd);
+        v->vhat = RVM_TAKE(a, real, vcd);
+        v->cnorm = RVM_TAKE(a, real, (size_t)v->nv * cl);
+        v->vnorm = RVM_TAKE(a, real, (size_t)v->nv * cl);
         v->bnorm = RVM_TAKE(a, real, (size_t)st->B * Tb);
     }
 }
@@ -214,6 +220,7 @@ void RVM(value_forward)(struct RVM(state) * st, const rvm_config *c) {
     RVM(stack_forward)
     (&v->st, NULL, NULL, st->enc.b + (size_t)v->r0 * Tb * d, st->enc.mask + (size_t)v->r0 * Tb,
      st->w.vhead);
+    memcpy(v->V, v->st.x[v->st.L], (size_t)v->n * cl * d * sizeof(real));
 }
 
 static real row_norm(const real *x, int d) {
@@ -226,8 +233,8 @@ static real row_norm(const real *x, int d) {
  * R_gap = |1 − mean‖V_t‖ / mean‖b(x)_t‖| over value tokens and real query tokens. */
 void RVM(value_regularisers)(struct RVM(state) * st, const rvm_config *c) {
     RVM(value_ws) *v = &st->vh;
-    int d = c->width, cl = c->latents, n = v->n, Tb = st->enc.Tb;
-    const real *V = v->st.x[v->st.L];
+    int d = c->width, cl = c->latents, n = v->nv, Tb = st->enc.Tb;
+    const real *V = v->V;
     double dis = 0;
     for (int i = 0; i < n; i++) {
         const real *vi = V + (size_t)i * cl * d;
@@ -267,12 +274,13 @@ void RVM(value_regularisers)(struct RVM(state) * st, const rvm_config *c) {
     st->loss_gap = v->b_mean > 0 ? fabs(1 - v->v_mean / v->b_mean) : 0;
 }
 
-/* ∂(ddis·R_dis + dgap·R_gap)/∂V and /∂b added, then the Perceiver backward from v->dv. */
+/* ∂(ddis·R_dis + dgap·R_gap)/∂V and /∂b added, then the Perceiver backward from the head's
+ * rows of v->dv (the fresh rows keep their gradient for the caller). */
 void RVM(value_backward)(struct RVM(state) * st, const rvm_config *c, real ddis, real dgap) {
     RVM(value_ws) *v = &st->vh;
-    int d = c->width, cl = c->latents, n = v->n, Tb = st->enc.Tb;
+    int d = c->width, cl = c->latents, n = v->nv, Tb = st->enc.Tb;
     size_t ncd = (size_t)n * cl * d;
-    const real *V = v->st.x[v->st.L];
+    const real *V = v->V;
     int pairs = cl * (cl - 1) / 2;
     if (ddis != 0 && pairs) {
         memset(v->dvhat, 0, ncd * sizeof(real));
@@ -326,11 +334,12 @@ void RVM(value_backward)(struct RVM(state) * st, const rvm_config *c, real ddis,
                 st->enc.db[(size_t)t * d + j] += s * st->enc.b[(size_t)t * d + j];
         }
     }
-    memset(v->dlat, 0, ncd * sizeof(real));
+    if (!v->n) return; /* only fresh values: their gradient stays in dv for the caller */
+    memset(v->dlat, 0, (size_t)v->n * cl * d * sizeof(real));
     RVM(stack_backward)
     (&v->st, v->dlat, NULL, st->enc.db + (size_t)v->r0 * Tb * d, st->g.vhead, v->dv, NULL,
      st->enc.b + (size_t)v->r0 * Tb * d, st->w.vhead, st->scratch);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < v->n; i++)
         for (size_t j = 0; j < (size_t)cl * d; j++)
             st->g.latents[j] += v->dlat[(size_t)i * cl * d + j];
 }

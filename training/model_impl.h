@@ -110,16 +110,18 @@ typedef struct {
     real *dpre, *dn0, *dcls, *dst; // (n, dk), (n, d), (n, d), (n, Tb, d)
 } RVM(head_ws);
 
-/* The Perceiver value head over n rows and its regularisers. */
+/* The Perceiver value head over n rows, and the regularisers over the nv = n + Nf values
+ * encoded with gradient: the head's n rows, then the Nf fresh candidates' values. */
 typedef struct {
-    int r0, n;
-    RVM(stack) st;         // (n, c, d); x[L] is V
-    real *dv;              // (n, c, d) backward: callers add ∂L/∂V
+    int r0, n, nv;
+    RVM(stack) st;         // (n, c, d); x[L] is the head's output
+    real *V;               // (nv, c, d) the head's rows, then the fresh values
+    real *dv;              // (nv, c, d) backward: callers add ∂L/∂V
     real *dlat;            // (n, c, d)
-    real *cen, *vhat;      // (n, c, d) centred tokens and their unit vectors (R_dis)
-    real *cnorm;           // (n, c)
-    real *dvhat, *dcen;    // (n, c, d)
-    real *vnorm;           // (n, c) ‖V‖ per token (R_gap)
+    real *cen, *vhat;      // (nv, c, d) centred tokens and their unit vectors (R_dis)
+    real *cnorm;           // (nv, c)
+    real *dvhat, *dcen;    // (nv, c, d)
+    real *vnorm;           // (nv, c) ‖V‖ per token (R_gap)
     real *bnorm;           // (B, Tb) ‖b(x)‖ per query token (R_gap)
     double v_mean, b_mean; /* mean value and query token norms */
 } RVM(value_ws);
@@ -128,7 +130,6 @@ typedef struct {
 typedef struct {
     int M, S, Tf;      /* candidates per row, gate width, fused tokens Tb + M·c */
     int *src;          // (M) source of each candidate slot
-    int *reenc;        // (B, M) value-head row of a re-encoded candidate, −1 when stored
     real *keys;        // (B, M, dk)
     real *rel;         // (B, M) q·k
     real *sm;          // (B, M) softmax within each source
@@ -165,20 +166,36 @@ typedef struct {
     const rvm_candidates *cands; /* or NULL */
     const rvm_input *items;      /* (n_items) encode_items: key and value heads on every item */
     int n_items;
-    const rvm_input *gold;   /* (B) or NULL */
-    const rvm_text *answers; /* (B) teacher forcing, or NULL */
-    int gen_len;             /* > 0: greedy answering of at most gen_len tokens */
-    int keys, values;        /* encode_items: which heads */
+    const rvm_input *gold;         /* (B) or NULL */
+    const float *const *gold_keys; /* (B) or NULL: gold keys encoded elsewhere */
+    float *const *gold_dkeys;      /* (B) with gold_keys in a backward call */
+    const rvm_text *answers;       /* (B) teacher forcing, or NULL */
+    int gen_len;                   /* > 0: greedy answering of at most gen_len tokens */
+    int keys, values;              /* encode_items: which heads */
     int backward;
 } RVM(job);
 
 struct RVM(state) {
     RVM(weights) w, g;
-    TRN(block_w) * blocks; /* storage of the block views of w and g */
+    TRN(block_w) * blocks; /* storage of the block views of w and g (NULL in a view) */
+    int is_view;           /* w, g and params belong to another model */
     rvm_arena arena;
     RVM(job) job;
-    int B, Nr, Ng; /* queries, re-encoded items (value head), gold items (key head only) */
-    real *scratch; /* block backward scratch (largest of all stacks) */
+    int grad_ready; /* the last call was rvm_encode_grad: its activations await the backward */
+    int B, Nr, Ng;  /* queries, re-encoded items (value head), gold items (key head only) */
+    int Nf;         /* fresh candidates (distinct items), after the Nr in the value numbering */
+    int con;        /* the contrastive loss is computed (gold or gold_keys given) */
+    /* The plan, at the front of the arena. Items with gradient are numbered 0 .. Nr − 1
+     * (re-encoded here: encoder rows B + r) then Nr .. Nr + Nf − 1 (fresh). */
+    int *vrow;        // (B, M) number of a candidate's item with gradient, −1 when stored
+    int *first;       // (B·M) first slot of each item with gradient
+    int *table;       // (table_n) open-addressing set of item identities, while planning
+    size_t table_n;   /* a power of two ≥ 2·B·M, or 0 */
+    real *dfkey;      // (Nf, dk) backward: ∂L/∂key of the fresh items
+    const real *gkey; // (B, dk) the contrastive loss's gold keys (key-head rows or gkey_buf)
+    real *dgkey;      // (B, dk) backward
+    real *gkey_buf, *dgkey_buf; // (B, dk) each, with gold_keys
+    real *scratch;              /* block backward scratch (largest of all stacks) */
     size_t scratch_n;
     RVM(enc_ws) enc;
     RVM(head_ws) qh, kh;
@@ -208,7 +225,8 @@ void RVM(head_forward)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_confi
                        TRN(block_w) * blocks, const real *ln);
 void RVM(head_backward)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_config *c,
                         TRN(block_w) * blocks, const real *ln, TRN(block_w) * dblocks, real *dln);
-void RVM(value_carve)(struct RVM(state) * st, const rvm_config *c, rvm_arena *a, int r0, int n);
+void RVM(value_carve)(struct RVM(state) * st, const rvm_config *c, rvm_arena *a, int r0, int n,
+                      int nf);
 void RVM(value_forward)(struct RVM(state) * st, const rvm_config *c);
 void RVM(value_regularisers)(struct RVM(state) * st, const rvm_config *c);
 void RVM(value_backward)(struct RVM(state) * st, const rvm_config *c, real ddis, real dgap);

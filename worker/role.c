@@ -288,7 +288,9 @@ static int serve(role *r, char *err) {
                 return 0;
             }
             rc = ctl->command == REVEAL__CONTROL_COMMAND__REFRESH ? refresh(r, why)
-                                                                  : checkpoint(r, ctl->path, why);
+                 : ctl->command == REVEAL__CONTROL_COMMAND__CHECKPOINT
+                     ? checkpoint(r, ctl->path, why)
+                     : rv_fail(why, "Control EDIT is served by training workers, not here");
             if (rc == 0 && send_status(r, 1, step, NULL, why)) fatal = 1;
         } else {
             const Reveal__ItemGrads *g = (const Reveal__ItemGrads *)m.msg;

@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
         answers[b].n = 1;
     }
     rvm_candidates cands = {S, ks, 0, cand};
-    rvm_batch batch = {B, items + 100, &cands, answers, items + 200};
+    rvm_batch batch = {B, items + 100, &cands, answers, items + 200, NULL, NULL};
     rvm_step_out out;
     double t[4][2][64]; /* call, wall / cpu, repeat */
     if (reps > 64) reps = 64;
