@@ -22,7 +22,7 @@
 #include "coordinator.h"
 #include "rv.h"
 
-#define SEED 3
+#define SEED 2 /* the median of six seeds (docs/learning.md) */
 
 /* p(gold|x) among the fused gold items of the test questions: at initialisation, when the
  * distractors first appear (after the copy stage, M = 1) and at the end. */
