@@ -35,6 +35,8 @@ typedef struct {
     long steps;           /* updates in coord_train */
     long warm_steps;      /* warm start: the first warm_steps updates */
     int warm_others;      /* warm start: gold items of this many other rows fused per row */
+    long warm_ramp;       /* warm start curriculum: M = 1, 2, 4, … fused items, each stage
+                             warm_ramp updates, until M = 1 + warm_others (0: from the start) */
     int topk;             /* K per source */
     float rho;            /* re-encode ratio: the best ceil(rho·K) per source with gradient */
     float inject;         /* fraction of training rows whose gold item is injected */
@@ -121,6 +123,13 @@ typedef struct {
 } coord_trainer;
 
 void coord_config_default(coord_config *c);
+/* The mechanism run of docs/learning.md: retrieval learned through the fusion weights alone.
+ * A small world (16 entities × 4 relations), contrastive loss off, facts re-drawn every 10
+ * updates; the whole run is warm start: each row fused with its gold item and the gold items of
+ * 7 other rows (M = 8), reached by the curriculum M = 1, 2, 4, 8 (250 updates each, then 250 at
+ * M = 8); the query and key heads read the mean over the row's tokens (head_pool); 1/τ starts
+ * at 5 (tau_scale 10). */
+void coord_config_mechanism(coord_config *c);
 int coord_config_check(const coord_config *c, char *err);
 
 /* Tokenizer trained on every item text and question of the world (deterministic). */
@@ -150,6 +159,8 @@ int coord_memory_find(const coord_memory *mem, size_t item, size_t *pos);
 /* Builds the world, tokenizer, model and memory (fully encoded). */
 int coord_trainer_init(coord_trainer *t, const coord_config *cfg, char *err);
 void coord_trainer_free(coord_trainer *t);
+/* Other rows' gold items fused per row at warm-start update `step` (the warm_ramp curriculum). */
+int coord_warm_others(const coord_config *c, long step);
 /* One update (warm start while step < warm_steps, else memory training). */
 int coord_train_step(coord_trainer *t, coord_step_stats *st, char *err);
 /* cfg.steps updates with continual edits and a curve line every log_every updates. */

@@ -45,6 +45,22 @@ void coord_config_default(coord_config *c) {
     c->seed = 1;
 }
 
+void coord_config_mechanism(coord_config *c) {
+    coord_config_default(c);
+    c->world.entities = 16;
+    c->world.relations = 4;
+    c->world.unasked = 1;
+    c->batch = 16;
+    c->model.con_weight = 0.0f;
+    c->model.head_pool = 1;
+    c->model.tau_scale = 10.0f; /* 1/τ starts at 5, may rise to 10 */
+    c->warm_others = 7;
+    c->warm_ramp = 250;
+    c->steps = c->warm_steps = c->opt.sched.total_steps = 1000;
+    c->edit_every = 10;
+    c->log_every = 50;
+}
+
 int coord_config_check(const coord_config *c, char *err) {
     if (world_config_check(&c->world, err)) return rv_fail_wrap(err, "coord config: world");
     if (c->n_sources < 1 || c->n_sources > COORD_MAX_SOURCES)
@@ -66,6 +82,8 @@ int coord_config_check(const coord_config *c, char *err) {
     if (c->warm_others < 0 || c->warm_others >= c->batch)
         return rv_fail(err, "coord config: warm_others is %d, must be in [0, batch − 1 = %d]",
                        c->warm_others, c->batch - 1);
+    if (c->warm_ramp < 0)
+        return rv_fail(err, "coord config: warm_ramp is %ld, must be ≥ 0", c->warm_ramp);
     if (c->topk < 1) return rv_fail(err, "coord config: topk is %d, must be ≥ 1", c->topk);
     if (!(c->rho >= 0.0f && c->rho <= 1.0f))
         return rv_fail(err, "coord config: rho is %g, must be in [0, 1]", c->rho);
@@ -82,6 +100,13 @@ int coord_config_check(const coord_config *c, char *err) {
         return rv_fail(err, "coord config: model image_size %d differs from the world's %d",
                        c->model.image_size, c->world.image_size);
     return trn_adamw_config_check(&c->opt, err);
+}
+
+int coord_warm_others(const coord_config *c, long step) {
+    if (c->warm_ramp <= 0) return c->warm_others;
+    long stage = step / c->warm_ramp; /* M = 2^stage */
+    return stage >= 30 || (1L << stage) - 1 >= c->warm_others ? c->warm_others
+                                                              : (int)((1L << stage) - 1);
 }
 
 /* Next B training questions of the shuffled epoch order. */
@@ -185,7 +210,7 @@ int coord_train_step(coord_trainer *t, coord_step_stats *st, char *err) {
     if (c->memory_off)
         batch.cands = NULL;
     else if (st->warm)
-        coord_batch_warm(t, s, B, c->warm_others, (uint64_t)t->step);
+        coord_batch_warm(t, s, B, coord_warm_others(c, t->step), (uint64_t)t->step);
     else if (coord_batch_memory(t, s, B, 1, (uint64_t)t->step, &st->recall, err))
         return -1;
     trn_params_zero_grad(&t->model.params);
@@ -267,10 +292,12 @@ static int curve_line(coord_trainer *t, curve_acc *a, const size_t *eval_q, size
     if (coord_evaluate(t, eval_q, n_eval, NULL, &ev, err)) return -1;
     double k = a->n ? 1.0 / a->n : 0.0;
     printf("step %5ld %-4s loss %.3f gen %.3f con %.3f | train acc %.2f p(gold) %.2f | test acc "
-           "%.2f no-mem %.2f recall@%d %.2f p(gold) %.2f | 1/tau %.2f gate H %.2f | %.0f ms/step\n",
+           "%.2f no-mem %.2f recall@%d %.2f p(gold) %.2f among %d golds %.2f | 1/tau %.2f gate H "
+           "%.2f | %.0f ms/step\n",
            t->step, a->sum.warm ? "warm" : "mem", a->sum.loss * k, a->sum.gen * k, a->sum.con * k,
            a->sum.train_acc * k, a->sum.p_gold * k, ev.acc, ev.acc_nomem, t->cfg.topk, ev.recall,
-           ev.p_gold, a->sum.inv_tau, a->sum.gate_entropy * k, a->sum.ms * k);
+           ev.p_gold, 1 + t->cfg.warm_others, ev.p_gold_warm, a->sum.inv_tau,
+           a->sum.gate_entropy * k, a->sum.ms * k);
     fflush(stdout);
     memset(a, 0, sizeof *a);
     return 0;
@@ -311,11 +338,13 @@ static int config_json(const coord_trainer *t, char *buf, size_t n) {
                     "{\"world\":{\"seed\":%llu,\"entities\":%d,\"relations\":%d,\"objects\":%d,"
                     "\"image_size\":%d},\"model\":{\"vocab\":%d,\"width\":%d,\"heads\":%d,"
                     "\"mlp_hidden\":%d,\"patch\":%d,\"text_max\":%d,\"answer_max\":%d,"
-                    "\"blocks\":[%d,%d,%d,%d,%d],\"latents\":%d,\"key_dim\":%d,\"sources\":%d}}",
+                    "\"blocks\":[%d,%d,%d,%d,%d],\"latents\":%d,\"key_dim\":%d,\"sources\":%d,"
+                    "\"head_pool\":%d}}",
                     (unsigned long long)w->seed, w->entities, w->relations, w->objects,
                     w->image_size, m->vocab, m->width, m->heads, m->mlp_hidden, m->patch,
                     m->text_max, m->answer_max, m->vit_blocks, m->text_blocks, m->head_blocks,
-                    m->fusion_blocks, m->decoder_blocks, m->latents, m->key_dim, m->sources);
+                    m->fusion_blocks, m->decoder_blocks, m->latents, m->key_dim, m->sources,
+                    m->head_pool);
 }
 
 int coord_save(coord_trainer *t, const char *path, char *err) {

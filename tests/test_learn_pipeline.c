@@ -48,6 +48,9 @@ static void config_errors(void) {
     c.warm_others = c.batch;
     expect_error(&c, "warm_others");
     tiny(&c);
+    c.warm_ramp = -1;
+    expect_error(&c, "warm_ramp");
+    tiny(&c);
     c.rho = 1.5f;
     expect_error(&c, "rho");
     tiny(&c);
@@ -59,6 +62,20 @@ static void config_errors(void) {
     tiny(&c);
     c.n_sources = 0;
     expect_error(&c, "n_sources");
+}
+
+/* The warm start's curriculum: M = 1, 2, 4, … fused items per stage, capped at 1 + warm_others. */
+static void warm_curriculum(void) {
+    coord_config c;
+    tiny(&c);
+    c.warm_others = 6;
+    CHECK(coord_warm_others(&c, 0) == 6 && coord_warm_others(&c, 1000) == 6);
+    c.warm_ramp = 10;
+    const long step[] = {0, 9, 10, 19, 20, 29, 30, 1000000};
+    const int others[] = {0, 0, 1, 1, 3, 3, 6, 6};
+    for (size_t i = 0; i < sizeof step / sizeof step[0]; i++)
+        CHECKF(coord_warm_others(&c, step[i]) == others[i], "step %ld: %d others, expected %d",
+               step[i], coord_warm_others(&c, step[i]), others[i]);
 }
 
 static void memory_in_step(coord_trainer *t) {
@@ -183,6 +200,7 @@ static void checkpoint(coord_trainer *t) {
 int main(void) {
     rv_log_set_prefix("learn");
     config_errors();
+    warm_curriculum();
     coord_config c;
     tiny(&c);
     coord_trainer t;

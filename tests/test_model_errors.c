@@ -33,6 +33,7 @@ static void test_config(void) {
         "uniform_gate 2 and omega_off 0 must be 0 or 1",
         "decoder_blocks is 0",
         "width is 1000000",
+        "head_pool 2 must be 0 (position 0) or 1 (mean)",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         rvm_config c;
@@ -70,6 +71,9 @@ static void test_config(void) {
             break;
         case 10:
             c.width = 1000000;
+            break;
+        case 11:
+            c.head_pool = 2;
             break;
         }
         EXPECT_FAIL(rvm_config_check(&c, err), cases[i]);

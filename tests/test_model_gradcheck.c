@@ -191,5 +191,8 @@ int main(void) {
     cfg.vit_blocks = 2;
     cfg.decoder_blocks = 2;
     check_model(&cfg);
+    /* the pooled query / key readout: every head block full, then the mean over real tokens */
+    cfg.head_pool = 1;
+    check_model(&cfg);
     return check_report("model_gradcheck");
 }

@@ -139,8 +139,9 @@ static void test_no_memory(rvm_model *m) {
     m->cfg.con_weight = 0.3f;
 }
 
-/* ω ≡ 1: the generation loss no longer reaches τ or the gate (only through ω can it). With
- * the contrastive loss and the regularisers off, their gradient is exactly zero. */
+/* ω ≡ 1: the generation loss no longer reaches τ, the gate or the query and key heads (only
+ * through ω can it). With the contrastive loss and the regularisers off, their gradient is
+ * exactly zero. */
 static void test_omega_off(rvm_model *m) {
     int k[2] = {2, 3};
     fx_build(&fx, &m->cfg, 3, 2, k, 0);
@@ -151,12 +152,16 @@ static void test_omega_off(rvm_model *m) {
     rvm_step_out o;
     REQUIRE(step(m, &fx.batch, &o) == 0);
     double on_tau = grad_max(m, "tau."), on_gate = grad_max(m, "gate.");
+    double on_q = grad_max(m, "qhead."), on_k = grad_max(m, "khead."), on_o = grad_max(m, "proj.");
     m->cfg.omega_off = 1;
     REQUIRE(step(m, &fx.batch, &o) == 0);
-    printf("|grad| with omega: tau %.3g gate %.3g; with omega = 1: tau %.3g gate %.3g\n", on_tau,
-           on_gate, grad_max(m, "tau."), grad_max(m, "gate."));
-    CHECK(on_tau > 0 && on_gate > 0);
+    printf("|grad| with omega: tau %.3g gate %.3g qhead %.3g khead %.3g; with omega = 1: tau "
+           "%.3g gate %.3g qhead %.3g khead %.3g (head_pool %d)\n",
+           on_tau, on_gate, on_q, on_k, grad_max(m, "tau."), grad_max(m, "gate."),
+           grad_max(m, "qhead."), grad_max(m, "khead."), m->cfg.head_pool);
+    CHECK(on_tau > 0 && on_gate > 0 && on_q > 0 && on_k > 0 && on_o > 0);
     CHECK(grad_max(m, "tau.") == 0 && grad_max(m, "gate.") == 0);
+    CHECK(grad_max(m, "qhead.") == 0 && grad_max(m, "khead.") == 0 && grad_max(m, "proj.") == 0);
     /* values still reach the generator: the value head still learns */
     CHECK(grad_max(m, "vhead.") > 0);
     m->cfg = keep;
@@ -281,6 +286,13 @@ int main(void) {
     test_warm(&m);
     test_encodings(&m);
     test_answer(&m);
+    rvm_model_free(&m);
+    /* the pooled query / key readout: encodings still independent of the batch (padding is
+     * outside the mean), and still no gradient to the heads without ω */
+    c.head_pool = 1;
+    REQUIRE(rvm_model_init(&m, &c, err) == 0);
+    test_omega_off(&m);
+    test_encodings(&m);
     rvm_model_free(&m);
     return check_report("model_shapes");
 }

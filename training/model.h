@@ -56,6 +56,8 @@ typedef struct {
     int sources;        /* S: knowledge sources the gate chooses among */
     int bos_id, eos_id; /* special token ids (the project tokenizer: BOS 1, EOS 2) */
     float tau_scale;    /* 1/τ = tau_scale · σ(θ) */
+    int head_pool;      /* query / key readout: 0 position 0 (BOS), 1 the mean over the row's
+                           real tokens (docs/model.md, "Query and key readout") */
     uint64_t seed;      /* initialisation */
     /* ---- behaviour (may be changed between calls on a built model) ---- */
     float con_weight;      /* r: L = (1−r)·L_gen + r·L_con + ... */

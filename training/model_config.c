@@ -243,6 +243,9 @@ int rvm_config_check(const rvm_config *c, char *err) {
     if (!(c->label_smoothing >= 0 && c->label_smoothing < 1))
         return rv_fail(err, "model config: label_smoothing %g must be in [0, 1)",
                        (double)c->label_smoothing);
+    if (c->head_pool != 0 && c->head_pool != 1)
+        return rv_fail(err, "model config: head_pool %d must be 0 (position 0) or 1 (mean)",
+                       c->head_pool);
     if ((c->uniform_gate != 0 && c->uniform_gate != 1) || (c->omega_off != 0 && c->omega_off != 1))
         return rv_fail(err, "model config: uniform_gate %d and omega_off %d must be 0 or 1",
                        c->uniform_gate, c->omega_off);

@@ -1,5 +1,6 @@
 /* training/model_heads.c — the memory heads of DESIGN.md §3 over rows of b(·):
- * query / key head: L_f blocks, position 0, RMSNorm, W_o (shared), L2 norm;
+ * query / key head: L_f blocks, position 0 (or, with head_pool, the mean over the row's real
+ * tokens), RMSNorm, W_o (shared), L2 norm;
  * value head: a Perceiver of c latents cross-attending to RMSNorm(b(z)), giving V(z) (c, d);
  * and the two regularisers on values encoded with gradient (R_dis, R_gap): the head's rows and
  * the fresh candidates' values (encoded with gradient by another call, e.g. on a worker).
@@ -88,14 +89,46 @@ static void cls_backward(RVM(cls_block) * k, real *dx, TRN(block_w) * dw, const 
     TRN(rmsnorm_backward)(dx, dw->ln_attn, k->dn1, x, w->ln_attn, k->rstd1, n * Tb, d);
 }
 
+/* ---- the pooled readout (head_pool = 1): out (n, d) = mean of x (n, Tb, d) over the row's
+ * real tokens (text and picture, mask (n, Tb)); every block of the head is a full block ---- */
+
+static void pool_forward(real *out, const real *x, const uint8_t *mask, int n, int Tb, int d) {
+    memset(out, 0, (size_t)n * d * sizeof(real));
+    for (int i = 0; i < n; i++) {
+        int cnt = 0;
+        real *o = out + (size_t)i * d;
+        for (int t = 0; t < Tb; t++) {
+            if (!mask[(size_t)i * Tb + t]) continue;
+            const real *xt = x + ((size_t)i * Tb + t) * d;
+            for (int j = 0; j < d; j++) o[j] += xt[j];
+            cnt++;
+        }
+        for (int j = 0; cnt && j < d; j++) o[j] /= (real)cnt;
+    }
+}
+
+/* dx (n, Tb, d) += ∂/∂x given dout (n, d). */
+static void pool_backward(real *dx, const real *dout, const uint8_t *mask, int n, int Tb, int d) {
+    for (int i = 0; i < n; i++) {
+        int cnt = 0;
+        for (int t = 0; t < Tb; t++) cnt += mask[(size_t)i * Tb + t] != 0;
+        for (int t = 0; t < Tb; t++) {
+            if (!mask[(size_t)i * Tb + t]) continue;
+            real *dxt = dx + ((size_t)i * Tb + t) * d;
+            for (int j = 0; j < d; j++) dxt[j] += dout[(size_t)i * d + j] / (real)cnt;
+        }
+    }
+}
+
 void RVM(head_carve)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_config *c, rvm_arena *a,
                      int r0, int n) {
     int d = c->width, dk = c->key_dim, Tb = st->enc.Tb, bw = st->job.backward;
     h->r0 = r0;
     h->n = n;
     real *x0 = st->enc.b ? st->enc.b + (size_t)r0 * Tb * d : NULL; /* NULL while measuring */
-    RVM(stack_carve)(&h->st, a, c->head_blocks - 1, head_dims(c, n, Tb), x0, 1, bw, &st->scratch_n);
-    cls_carve(&h->last, st, c, a, n);
+    int full = c->head_pool ? c->head_blocks : c->head_blocks - 1;
+    RVM(stack_carve)(&h->st, a, full, head_dims(c, n, Tb), x0, 1, bw, &st->scratch_n);
+    if (!c->head_pool) cls_carve(&h->last, st, c, a, n);
     h->cls = RVM_TAKE(a, real, (size_t)n * d);
     h->n0 = RVM_TAKE(a, real, (size_t)n * d);
     h->rstd = RVM_TAKE(a, real, n);
@@ -117,7 +150,10 @@ void RVM(head_forward)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_confi
     int d = c->width, Tb = st->enc.Tb, L = h->st.L;
     const uint8_t *mask = st->enc.mask + (size_t)h->r0 * Tb;
     RVM(stack_forward)(&h->st, NULL, mask, NULL, NULL, blocks);
-    cls_forward(&h->last, h->cls, h->st.x[L], mask, &blocks[L], c, h->n, Tb);
+    if (c->head_pool)
+        pool_forward(h->cls, h->st.x[L], mask, h->n, Tb, d);
+    else
+        cls_forward(&h->last, h->cls, h->st.x[L], mask, &blocks[L], c, h->n, Tb);
     TRN(rmsnorm_forward)(h->n0, h->rstd, h->cls, ln, h->n, d);
     TRN(linear_forward)(h->pre, h->n0, st->w.w_o, h->n, d, c->key_dim);
     TRN(l2norm_forward)(h->out, h->norm, h->pre, h->n, c->key_dim);
@@ -134,8 +170,11 @@ void RVM(head_backward)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_conf
     TRN(l2norm_backward)(h->dpre, h->dout, h->out, h->norm, n, dk);
     TRN(linear_backward)(h->dn0, st->g.w_o, h->dpre, h->n0, st->w.w_o, n, d, dk);
     TRN(rmsnorm_backward)(h->dcls, dln, h->dn0, h->cls, ln, h->rstd, n, d);
-    cls_backward(&h->last, h->dst, &dblocks[L], h->dcls, h->st.x[L], &blocks[L], st->scratch, c, n,
-                 Tb);
+    if (c->head_pool)
+        pool_backward(h->dst, h->dcls, st->enc.mask + (size_t)h->r0 * Tb, n, Tb, d);
+    else
+        cls_backward(&h->last, h->dst, &dblocks[L], h->dcls, h->st.x[L], &blocks[L], st->scratch, c,
+                     n, Tb);
     RVM(stack_backward)
     (&h->st, st->enc.db + (size_t)h->r0 * Tb * d, NULL, NULL, dblocks, h->dst, NULL, NULL, blocks,
      st->scratch);

@@ -95,12 +95,13 @@ typedef struct {
     real *dn1;            // (n, Tb, d) backward
 } RVM(cls_block);
 
-/* A query or key head over n rows of b: L_f − 1 full blocks, then the position-0 block. */
+/* A query or key head over n rows of b: L_f − 1 full blocks, then the position-0 block; with
+ * head_pool, L_f full blocks, then the mean over the row's real tokens. */
 typedef struct {
     int r0, n;     /* first encoder row, rows */
     RVM(stack) st; // (n, Tb, d) the full blocks
     RVM(cls_block) last;
-    real *cls;                     // (n, d) position 0 of the head's output
+    real *cls;                     // (n, d) position 0 (or the mean) of the head's output
     real *n0, *rstd;               // (n, d), (n)
     real *pre;                     // (n, dk) before L2 normalisation
     real *norm;                    // (n)

@@ -5,9 +5,10 @@
  * longer runs, the seeds and the ablations.
  *
  *   OPENBLAS_NUM_THREADS=1 build/bench/learn/bench_learn [key=value ...]
- *   keys: seed steps warm_steps warm_others batch topk rho inject edit_every edit_fraction lr
- *         log_every eval_rows entities relations objects unasked world_seed model_seed con
- *         omega_off uniform_gate memory_off reencode width
+ *   keys: mechanism (=1: coord_config_mechanism, first) seed steps warm_steps warm_others warm_ramp
+ * tau_scale head_pool batch topk rho inject edit_every edit_fraction lr log_every eval_rows
+ * entities relations objects unasked world_seed model_seed con omega_off uniform_gate memory_off
+ * reencode width
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,12 +27,20 @@ static int set(coord_config *c, const char *kv, char *err) {
     if (end == v || *end)
         return rv_fail(err, "value of %.*s is not a number: \"%s\"", (int)n, kv, v);
 #define KEY(name) (n == strlen(name) && strncmp(kv, name, n) == 0)
-    if (KEY("seed"))
+    if (KEY("mechanism")) {
+        if (x) coord_config_mechanism(c); /* the whole config: give it before other keys */
+    } else if (KEY("seed"))
         c->seed = (uint64_t)x;
     else if (KEY("steps"))
         c->steps = c->opt.sched.total_steps = (long)x;
     else if (KEY("warm_steps"))
         c->warm_steps = (long)x;
+    else if (KEY("warm_ramp"))
+        c->warm_ramp = (long)x;
+    else if (KEY("head_pool"))
+        c->model.head_pool = (int)x;
+    else if (KEY("tau_scale"))
+        c->model.tau_scale = (float)x;
     else if (KEY("warm_others"))
         c->warm_others = (int)x;
     else if (KEY("batch"))

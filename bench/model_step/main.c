@@ -4,7 +4,8 @@
  * the contrastive loss; then a memory refresh of 384 items and the query encoding.
  * Prints the median of the repeats and the load average beside it (the machine is shared).
  *
- *   OPENBLAS_NUM_THREADS=1 build/bench/model_step/bench_model_step [repeats]
+ *   OPENBLAS_NUM_THREADS=1 build/bench/model_step/bench_model_step [repeats [head_pool]]
+ * head_pool 1: the pooled query / key readout (docs/model.md) instead of position 0.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,7 @@ int main(int argc, char **argv) {
     rvm_config c;
     rvm_config_default(&c);
     c.vocab = 256;
+    c.head_pool = argc > 2 ? atoi(argv[2]) : 0;
     rvm_model m;
     if (rvm_model_init(&m, &c, err)) {
         fprintf(stderr, "bench: %s\n", err);
@@ -124,8 +126,9 @@ int main(int argc, char **argv) {
         }
     }
     load(la, sizeof la);
-    printf("model: %zu parameters; batch B=%d, %d sources x K=%d (1 re-encoded each), gold items\n",
-           m.params.n_elements, B, S, K);
+    printf("model: %zu parameters, head_pool %d; batch B=%d, %d sources x K=%d (1 re-encoded "
+           "each), gold items\n",
+           m.params.n_elements, c.head_pool, B, S, K);
     const char *what[4] = {"step (forward + backward)", "forward only", "refresh 384 items",
                            "encode 32 queries"};
     printf("%-26s %12s %12s   (medians of %d)\n", "call", "wall ms", "cpu ms", reps);
