@@ -38,6 +38,8 @@ static const job_field fields[] = {
     F("model.label_smoothing", JOB_FLOAT, label_smoothing, 0, 0.99, "generation label smoothing"),
     F("model.uniform_gate", JOB_BOOL, uniform_gate, 0, 1, "ablation: g = 1/S"),
     F("model.omega_off", JOB_BOOL, omega_off, 0, 1, "ablation: fusion weights ω ≡ 1"),
+    F("model.head_pool", JOB_BOOL, head_pool, 0, 1,
+      "query / key readout: the mean over the row's tokens (else position 0)"),
     F("model.seed", JOB_INT, model_seed, 0, 9.0e15, "parameter initialisation"),
     F("train.batch", JOB_INT, batch, 1, 65536, "B: questions per update"),
     F("train.steps", JOB_INT, steps, 1, 1e9, "updates"),
@@ -166,6 +168,7 @@ void tr_model_config(const tr_config *c, rvm_config *m) {
     m->label_smoothing = (float)c->label_smoothing;
     m->uniform_gate = c->uniform_gate;
     m->omega_off = c->omega_off;
+    m->head_pool = c->head_pool;
     m->seed = (uint64_t)c->model_seed;
     m->bos_id = TRN_TOK_BOS;
     m->eos_id = TRN_TOK_EOS;
