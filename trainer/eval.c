@@ -50,6 +50,30 @@ void tr_eval_free(tr_eval *ev) {
     memset(ev, 0, sizeof *ev);
 }
 
+/* BLEU-4 (corpus) and CIDEr-D of the captioning rows' predictions against their captions. */
+static int score_captions(const tr_task *t, tr_eval *ev, char *err) {
+    trn_caption_set *cs = NULL;
+    int rc = -1;
+    if (trn_caption_set_create(TRN_TOK_CAPTION, &cs, err)) return -1;
+    for (size_t i = 0; i < t->n; i++) {
+        const tr_row *r = &t->rows[i];
+        if (strcmp(r->type, TR_CAPTION_TYPE)) continue;
+        if (trn_caption_set_add(cs, ev->pred[i], (const char *const *)r->answers,
+                                (size_t)r->n_answers, err))
+            goto cleanup;
+        ev->n_captions++;
+    }
+    if (ev->n_captions) {
+        trn_bleu_result b;
+        if (trn_bleu_corpus(cs, &b, err) || trn_cider_d(cs, &ev->cider, NULL, err)) goto cleanup;
+        ev->bleu4 = b.bleu;
+    }
+    rc = 0;
+cleanup:
+    trn_caption_set_free(cs);
+    return rc;
+}
+
 int tr_evaluate(tr_job *j, const tr_task *t, const rvm_input *queries, const tr_eval_opts *o,
                 tr_eval *ev, char *err) {
     memset(ev, 0, sizeof *ev);
@@ -133,6 +157,7 @@ int tr_evaluate(tr_job *j, const tr_task *t, const rvm_input *queries, const tr_
         }
     }
     ev->acc /= (double)t->n;
+    if (score_captions(t, ev, err)) goto cleanup;
     ev->recall = ev->n_gold ? hit_sum / (double)ev->n_gold : 0;
     rc = 0;
 cleanup:

@@ -216,6 +216,14 @@ int tr_eval_main(const tr_serve_args *a) {
     if (!a->no_memory)
         printf("recall@%ld of the gold item: %.3f (%zu questions with a gold item)\n", K, on.recall,
                on.n_gold);
+    if (off.n_captions) {
+        if (!a->no_memory)
+            printf("captions (%zu): BLEU-4 %.4f, CIDEr-D %.4f with memory; ", off.n_captions,
+                   on.bleu4, on.cider);
+        else
+            printf("captions (%zu): ", off.n_captions);
+        printf("BLEU-4 %.4f, CIDEr-D %.4f memory removed\n", off.bleu4, off.cider);
+    }
     fflush(stdout);
     if (a->json) {
         js = cJSON_CreateObject();
@@ -232,6 +240,15 @@ int tr_eval_main(const tr_serve_args *a) {
             cJSON_AddItemToObject(js, "by_type", bt);
         }
         cJSON_AddNumberToObject(js, "accuracy_memory_removed", off.acc);
+        if (off.n_captions) {
+            cJSON_AddNumberToObject(js, "captions", (double)off.n_captions);
+            if (!a->no_memory) {
+                cJSON_AddNumberToObject(js, "bleu4", on.bleu4);
+                cJSON_AddNumberToObject(js, "cider_d", on.cider);
+            }
+            cJSON_AddNumberToObject(js, "bleu4_memory_removed", off.bleu4);
+            cJSON_AddNumberToObject(js, "cider_d_memory_removed", off.cider);
+        }
         cJSON *bt = table_json(&off.by_type, err);
         if (!bt) goto done;
         cJSON_AddItemToObject(js, "by_type_memory_removed", bt);

@@ -59,7 +59,13 @@ static char *dir_of(const char *path) {
 static int parse_row(tr_row *r, const cJSON *o, const char *dir, const wrk_layout *l,
                      uint32_t image_size, long line, char *err) {
     const char *image = str_field(o, "image"), *question = str_field(o, "question"),
-               *answer = str_field(o, "answer"), *type, *id, *gold, *gold_src;
+               *answer = str_field(o, "answer"), *caption = str_field(o, "caption"), *type, *id,
+               *gold, *gold_src;
+    /* a captioning row: the image and a fixed prompt, the caption as the answer */
+    if (caption && !question && !answer) {
+        question = TR_CAPTION_PROMPT;
+        answer = caption;
+    }
     if (!image || !question || !answer)
         return rv_fail(err, "line %ld: \"%s\" is missing or not a string", line,
                        !image      ? "image"
@@ -79,7 +85,7 @@ static int parse_row(tr_row *r, const cJSON *o, const char *dir, const wrk_layou
     r->id = strdup(id ? id : idbuf);
     r->question = strdup(question);
     r->answer = strdup(answer);
-    r->type = strdup(type ? type : "");
+    r->type = strdup(type ? type : caption && answer == caption ? TR_CAPTION_TYPE : "");
     r->gold_key = strdup(gold ? gold : "");
     r->gold_source = -1;
     if (!r->id || !r->question || !r->answer || !r->type || !r->gold_key)

@@ -112,7 +112,9 @@ typedef struct {
     double recall;           /* gold item among the top-K of its source (rows with a gold) */
     size_t n_gold;           /* rows with a gold item whose source was searched */
     trn_score_table by_type; /* accuracy per question type */
-    char **pred;             /* (n) predicted answers */
+    size_t n_captions;       /* captioning rows, scored by BLEU-4 and CIDEr-D over the corpus */
+    double bleu4, cider;
+    char **pred; /* (n) predicted answers */
 } tr_eval;
 int tr_evaluate(tr_job *j, const tr_task *t, const rvm_input *queries, const tr_eval_opts *o,
                 tr_eval *ev, char *err);

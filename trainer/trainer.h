@@ -94,6 +94,10 @@ typedef struct {
     size_t n;
 } tr_task;
 
+/* Captioning rows ("image" and "caption" only) ask this and have this type. */
+#define TR_CAPTION_PROMPT "caption"
+#define TR_CAPTION_TYPE   "caption"
+
 /* Reads a task file (image_size 0: pictures not loaded): JSON Lines with "image" (path relative to
  * the file), "question", "answer", optional "answers" (list), "type", "id", and the gold item as
  * "gold_key" (or "gold") with "gold_source" (a layout source name or a store type; default: the
