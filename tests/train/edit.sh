@@ -107,3 +107,19 @@ same = sum(p2[i]["answer"] == p1[i]["answer"] for i in o)
 print(f"deleted facts: {right}/{len(d)} still answered right; others: {same}/{len(o)} unchanged")
 sys.exit(0 if len(d) == 4 and right <= 1 and same / len(o) >= 0.95 else 1)
 P
+# captioning rows (image + caption) are scored by BLEU-4 and CIDEr-D beside accuracy
+"$PY" - "$W" <<'P'
+import json, sys
+W = sys.argv[1]
+with open(f"{W}/w/captions.jsonl", "w") as f:
+    for l in open(f"{W}/w/image_text.jsonl"):
+        it = json.loads(l)
+        f.write(json.dumps({"image": it["image"], "caption": it["text"]}) + "\n")
+P
+"$R" eval --checkpoint "$CK" --data "$W/w/captions.jsonl" --json "$W/captions.json" | grep "^captions"
+"$PY" - "$W/captions.json" <<'P'
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+ok = r["captions"] == 24 and all(0 <= r[k] <= 10 and math.isfinite(r[k]) for k in ("bleu4", "cider_d", "bleu4_memory_removed", "cider_d_memory_removed"))
+sys.exit(0 if ok else 1)
+P
