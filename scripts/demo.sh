@@ -68,7 +68,8 @@ J
 cat >"$out/train.json" <<J
 {"data": {"layout": "$out/layout.json", "train": "$data/vqa_train.jsonl"},
  "tokenizer": {"vocab": 3000},
- "model": {"image_size": 32, "patch": 8, "text_max": 20, "answer_max": 10},
+ "model": {"image_size": 32, "patch": 8, "text_max": 20, "answer_max": 10, "head_pool": true,
+           "tau_scale": 10},
  "train": {"batch": 32, "steps": $steps, "warm_steps": $warm, "topk": 4, "log_every": 100,
            "refresh_every": 200, "edits": "$out/rounds", "edit_every": 50, "ckpt_every": 1000}}
 J
