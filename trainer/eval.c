@@ -9,6 +9,15 @@
 #include "rv.h"
 #include "tr_impl.h"
 
+void tr_utf8_repair(char *s, size_t n) {
+    size_t at = 0, bad;
+    /* a generated answer may end inside a character spelled in byte pieces */
+    while (at < n && !rv_utf8_valid(s + at, n - at, &bad)) {
+        s[at + bad] = '?';
+        at += bad + 1;
+    }
+}
+
 int tr_task_tokenize(const tr_job *j, const tr_task *t, int32_t **q_ids, rvm_input **queries,
                      int32_t **a_ids, rvm_text **answers, char *err) {
     int qc = j->mcfg.text_max - 1, ac = j->mcfg.answer_max - 1;
@@ -148,8 +157,10 @@ int tr_evaluate(tr_job *j, const tr_task *t, const rvm_input *queries, const tr_
             size_t plen;
             double acc;
             if (trn_tok_decode(j->tok, out + (size_t)b * amax, len[b], &ev->pred[r0 + b], &plen,
-                               err) ||
-                trn_vqa_accuracy(ev->pred[r0 + b], (const char *const *)row->answers,
+                               err))
+                goto cleanup;
+            tr_utf8_repair(ev->pred[r0 + b], plen);
+            if (trn_vqa_accuracy(ev->pred[r0 + b], (const char *const *)row->answers,
                                  (size_t)row->n_answers, TRN_VQA_EXACT, &acc, err) ||
                 trn_score_table_add(&ev->by_type, row->type[0] ? row->type : "(none)", acc, err))
                 goto cleanup;

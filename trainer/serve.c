@@ -374,6 +374,7 @@ int tr_answer_main(const tr_serve_args *a) {
         free(ks);
         goto done;
     }
+    tr_utf8_repair(answer, alen);
     free(k);
     free(ks);
     printf(

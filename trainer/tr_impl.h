@@ -119,6 +119,9 @@ typedef struct {
 int tr_evaluate(tr_job *j, const tr_task *t, const rvm_input *queries, const tr_eval_opts *o,
                 tr_eval *ev, char *err);
 void tr_eval_free(tr_eval *ev);
+/* Replaces each byte that is not part of well-formed UTF-8 by '?' (a generated answer may stop
+ * inside a character spelled in byte pieces), so printed and JSON answers stay valid. */
+void tr_utf8_repair(char *s, size_t n);
 /* Accuracy per question type in percent, with memory (on may be NULL) and memory removed. */
 void tr_print_table(const trn_score_table *on, const trn_score_table *off);
 /* Token ids of a task's questions (rank 0): q_ids (n, text_max − 1), queries (n) and, when
