@@ -267,31 +267,29 @@ static int config_apply_set(config_loader *ld, int index, char *err) {
     return rc;
 }
 
-int job_config_load(const job_field *fields, size_t n, void *cfg, const char *path,
-                    char *const *sets, int n_sets, char *err) {
+/* The file's text (NULL: none) named `origin` in messages, then the overrides. */
+static int config_load(const job_field *fields, size_t n, void *cfg, const char *text, size_t len,
+                       const char *origin, char *const *sets, int n_sets, char *err) {
     int rc = -1;
-    char *text = NULL;
     cJSON *root = NULL;
-    config_loader ld = {fields, n, cfg, NULL, sets, path, CONFIG_FROM_FILE};
+    config_loader ld = {fields, n, cfg, NULL, sets, origin, CONFIG_FROM_FILE};
     if (config_check_table(fields, n, err) != 0) return -1;
     ld.set_by = malloc((n ? n : 1) * sizeof *ld.set_by);
     if (!ld.set_by) return rv_fail(err, "config: out of memory");
     for (size_t i = 0; i < n; i++) ld.set_by[i] = CONFIG_UNSET;
 
-    if (path) {
-        size_t len;
-        if (rv_read_file(path, CONFIG_FILE_MAX, (void **)&text, &len, err) != 0) goto cleanup;
+    if (text) {
         if (strlen(text) != len) {
-            rv_fail(err, "%s: holds a NUL byte at offset %zu", path, strlen(text));
+            rv_fail(err, "%s: holds a NUL byte at offset %zu", origin, strlen(text));
             goto cleanup;
         }
-        /* The length counts the NUL rv_read_file puts past the end: cJSON looks for it there. */
+        /* The length counts the NUL at the end: cJSON looks for it there. */
         const char *end = NULL;
         root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
         if (!root) {
             size_t at = end ? (size_t)(end - text) : 0, line = 1;
             for (size_t i = 0; i < at && i < len; i++) line += text[i] == '\n';
-            rv_fail(err, "%s: not valid JSON (line %zu, byte %zu)", path, line, at);
+            rv_fail(err, "%s: not valid JSON (line %zu, byte %zu)", origin, line, at);
             goto cleanup;
         }
         if (config_apply(&ld, "", root, err) != 0) goto cleanup;
@@ -301,9 +299,23 @@ int job_config_load(const job_field *fields, size_t n, void *cfg, const char *pa
     rc = 0;
 cleanup:
     cJSON_Delete(root);
-    free(text);
     free(ld.set_by);
     return rc;
+}
+
+int job_config_load(const job_field *fields, size_t n, void *cfg, const char *path,
+                    char *const *sets, int n_sets, char *err) {
+    char *text = NULL;
+    size_t len = 0;
+    if (path && rv_read_file(path, CONFIG_FILE_MAX, (void **)&text, &len, err) != 0) return -1;
+    int rc = config_load(fields, n, cfg, text, len, path, sets, n_sets, err);
+    free(text);
+    return rc;
+}
+
+int job_config_load_text(const job_field *fields, size_t n, void *cfg, const char *text,
+                         const char *origin, char *const *sets, int n_sets, char *err) {
+    return config_load(fields, n, cfg, text, strlen(text), origin, sets, n_sets, err);
 }
 
 /* The object at dotted prefix `key` (all but its last part) inside root, created as needed. */

@@ -32,6 +32,9 @@ typedef struct {
  * On error the struct may be partly written (callers exit). */
 int job_config_load(const job_field *fields, size_t n, void *cfg, const char *path,
                     char *const *sets, int n_sets, char *err);
+/* The same from config text already in memory (a checkpoint's), `origin` naming it in messages. */
+int job_config_load_text(const job_field *fields, size_t n, void *cfg, const char *text,
+                         const char *origin, char *const *sets, int n_sets, char *err);
 /* The resolved config: every field with its value, as a nested JSON object (malloc'ed text). */
 char *job_config_json(const job_field *fields, size_t n, const void *cfg);
 /* Prints the keys, kinds, ranges, defaults (from cfg) and help lines to f. */

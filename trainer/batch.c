@@ -112,6 +112,18 @@ static int hit_order(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+int tr_source_counts(const tr_job *j, const uint32_t *k, int *ks) {
+    int M = 0;
+    for (size_t src = 0; src < j->l->n_sources; src++) {
+        const wrk_layout_source *ls = &j->l->sources[src];
+        int got = 0;
+        for (uint32_t h = 0; h < ls->n_shards; h++) got += (int)j->replies[ls->first + h]->k;
+        ks[src] = got < (int)k[src] ? got : (int)k[src];
+        M += ks[src];
+    }
+    return M;
+}
+
 size_t tr_merge_hits(const tr_job *j, int src, int b, tr_hit *hits) {
     const wrk_layout_source *ls = &j->l->sources[src];
     size_t nh = 0;
@@ -131,14 +143,7 @@ size_t tr_merge_hits(const tr_job *j, int src, int b, tr_hit *hits) {
 static int memory_cands(tr_job *j, step_bufs *s, uint64_t draw, double *recall, char *err) {
     int B = s->B, M = 0, found = 0;
     int dk = j->mcfg.key_dim, cd = j->mcfg.latents * j->mcfg.width;
-    for (int src = 0; src < s->S; src++) {
-        const wrk_layout_source *ls = &j->l->sources[src];
-        int kj = 0;
-        for (uint32_t h = 0; h < ls->n_shards; h++) kj += (int)j->replies[ls->first + h]->k;
-        s->ks[src] = kj < (int)s->k[src] ? kj : (int)s->k[src];
-        M += s->ks[src];
-    }
-    s->M = M;
+    s->M = M = tr_source_counts(j, s->k, s->ks);
     tr_hit *hits = malloc(((size_t)j->cfg.topk * j->l->n_stores + 1) * sizeof *hits);
     if (!hits) return rv_fail(err, "out of memory");
     int off = 0, rc = -1;

@@ -114,8 +114,8 @@ void tr_config_default(tr_config *c) {
     c->timeout_s = 120;
 }
 
-int tr_config_load(tr_config *c, const char *path, char *const *sets, int n_sets, char *err) {
-    if (job_config_load(fields, N_FIELDS, c, path, sets, n_sets, err)) return -1;
+/* The checks beyond each key's range, and the model config's own. */
+static int config_check(tr_config *c, char *err) {
     if (!c->layout[0]) return rv_fail(err, "config: data.layout is required");
     if (!c->train[0]) return rv_fail(err, "config: data.train is required");
     if (c->warm_steps > c->steps)
@@ -134,6 +134,20 @@ int tr_config_load(tr_config *c, const char *path, char *const *sets, int n_sets
     m.sources = 1;
     if (rvm_config_check(&m, err)) return rv_fail_wrap(err, "config: model");
     return 0;
+}
+
+int tr_config_load(tr_config *c, const char *path, char *const *sets, int n_sets, char *err) {
+    return job_config_load(fields, N_FIELDS, c, path, sets, n_sets, err) || config_check(c, err)
+               ? -1
+               : 0;
+}
+
+int tr_config_load_text(tr_config *c, const char *text, const char *origin, char *const *sets,
+                        int n_sets, char *err) {
+    return job_config_load_text(fields, N_FIELDS, c, text, origin, sets, n_sets, err) ||
+                   config_check(c, err)
+               ? -1
+               : 0;
 }
 
 char *tr_config_json(const tr_config *c) {

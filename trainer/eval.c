@@ -126,14 +126,7 @@ int tr_evaluate(tr_job *j, const tr_task *t, const rvm_input *queries, const tr_
             qb.gold_keys = gkeys;
             qb.gold_sources = gsrc;
             if (tr_exchange(j, &qb, err)) goto cleanup;
-            int M = 0;
-            for (int s = 0; s < S; s++) {
-                const wrk_layout_source *ls = &j->l->sources[s];
-                int kj = 0;
-                for (uint32_t h = 0; h < ls->n_shards; h++) kj += (int)j->replies[ls->first + h]->k;
-                ks[s] = kj < (int)k[s] ? kj : (int)k[s];
-                M += ks[s];
-            }
+            int M = tr_source_counts(j, k, ks);
             for (int b = 0, off = 0; b < n; b++, off = 0)
                 for (int s = 0; s < S; s++) {
                     tr_merge_hits(j, s, b, hits);

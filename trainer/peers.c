@@ -88,6 +88,19 @@ int tr_job_open_shards(tr_job *j, const char *work_dir, int writable, char *err)
     return comm_agree(j->c, mine, err);
 }
 
+/* A shard's item texts as one blob of NUL-terminated strings (malloc'ed), *bytes long. */
+static char *texts_blob(const tr_shard *s, size_t *bytes) {
+    *bytes = 0;
+    for (size_t k = 0; k < tr_shard_count(s); k++) *bytes += strlen(tr_shard_text(s, k)) + 1;
+    char *blob = malloc(*bytes ? *bytes : 1), *p = blob;
+    for (size_t k = 0; blob && k < tr_shard_count(s); k++) {
+        size_t l = strlen(tr_shard_text(s, k)) + 1;
+        memcpy(p, tr_shard_text(s, k), l);
+        p += l;
+    }
+    return blob;
+}
+
 /* Texts of every store's items in layout order: workers send theirs as one blob of
  * NUL-terminated strings per store. */
 int tr_job_gather_texts(tr_job *j, char ***texts, size_t *n, char *err) {
@@ -98,15 +111,9 @@ int tr_job_gather_texts(tr_job *j, char ***texts, size_t *n, char *err) {
         for (size_t i = 0; i < j->l->n_stores; i++) {
             if (j->owner[i] != j->rank) continue;
             tr_shard *s = j->shards[i];
-            size_t bytes = 0;
-            for (size_t k = 0; k < tr_shard_count(s); k++) bytes += strlen(tr_shard_text(s, k)) + 1;
-            char *blob = malloc(bytes ? bytes : 1), *p = blob;
+            size_t bytes;
+            char *blob = texts_blob(s, &bytes);
             if (!blob) return rv_fail(err, "out of memory");
-            for (size_t k = 0; k < tr_shard_count(s); k++) {
-                size_t l = strlen(tr_shard_text(s, k)) + 1;
-                memcpy(p, tr_shard_text(s, k), l);
-                p += l;
-            }
             if (bytes > (size_t)INT32_MAX) {
                 free(blob);
                 return rv_fail(err, "store %s: %zu bytes of text, more than one message holds",
@@ -124,16 +131,7 @@ int tr_job_gather_texts(tr_job *j, char ***texts, size_t *n, char *err) {
         char *blob = NULL;
         size_t bytes = 0;
         if (j->owner[i] == 0) {
-            tr_shard *s = j->shards[i];
-            for (size_t k = 0; k < tr_shard_count(s); k++) bytes += strlen(tr_shard_text(s, k)) + 1;
-            blob = malloc(bytes ? bytes : 1);
-            if (!blob) return rv_fail(err, "out of memory");
-            char *p = blob;
-            for (size_t k = 0; k < tr_shard_count(s); k++) {
-                size_t l = strlen(tr_shard_text(s, k)) + 1;
-                memcpy(p, tr_shard_text(s, k), l);
-                p += l;
-            }
+            if (!(blob = texts_blob(j->shards[i], &bytes))) return rv_fail(err, "out of memory");
         } else {
             MPI_Status st;
             int count = 0;

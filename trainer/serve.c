@@ -47,29 +47,22 @@ static int serve_open(tr_job *j, const tr_serve_args *a, int writable, char *err
     if ((rc = comm_agree(j->c, mine, err))) goto cleanup;
     rc = -1;
     if (tr_job_bcast_bytes(j, (void **)&text, &len, err)) goto cleanup;
-    /* the checkpoint's config through the same loader as a file, then the overrides */
-    char tmp[] = "/tmp/reveal-config-XXXXXX";
-    int fd = mkstemp(tmp);
-    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text)) {
-        rv_fail(mine, "cannot write a temporary config file %s", tmp);
-    } else {
-        tr_config_default(&j->cfg);
-        char layout_set[TR_PATH_MAX + 16];
-        char *sets[1] = {layout_set};
-        snprintf(layout_set, sizeof layout_set, "data.layout=%s", a->layout ? a->layout : "");
-        if (tr_config_load(&j->cfg, tmp, sets, a->layout ? 1 : 0, mine))
-            rv_fail_wrap(mine, "the checkpoint's config");
-    }
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
-    }
+    /* the checkpoint's config, then the layout override */
+    char layout_set[TR_PATH_MAX + 16];
+    char *sets[1] = {layout_set};
+    snprintf(layout_set, sizeof layout_set, "data.layout=%s", a->layout ? a->layout : "");
+    tr_config_default(&j->cfg);
+    if (tr_config_load_text(&j->cfg, text, "the checkpoint's config", sets, a->layout ? 1 : 0,
+                            mine))
+        rv_fail_wrap(mine, "%s", a->checkpoint);
     j->timeout_s = j->cfg.timeout_s;
     if ((rc = comm_agree(j->c, j->rank == 0 ? mine : "", err)) ||
         tr_job_layout(j, j->cfg.layout, err) || tr_job_open_shards(j, NULL, writable, err) ||
         tr_setup_tokenizer(j, 1, have_ck ? &ck : NULL, err) ||
-        tr_setup_model(j, have_ck ? &ck : NULL, err))
+        tr_setup_model(j, have_ck ? &ck : NULL, err)) {
+        rc = rc ? rc : -1;
         goto cleanup;
+    }
     uint64_t h = XXH3_64bits(j->model.params.params, j->model.params.total * sizeof(float));
     j->version = (uint32_t)h ? (uint32_t)h : 1u;
     for (size_t i = 0; i < j->l->n_stores && !mine[0]; i++)

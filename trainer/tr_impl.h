@@ -92,6 +92,9 @@ typedef struct {
 /* The replies' results for row b of source src, merged over the source's stores: best first,
  * equal scores by id (as one store would rank them). hits holds Σ k of those replies. */
 size_t tr_merge_hits(const tr_job *j, int src, int b, tr_hit *hits);
+/* Candidates per source in the replies (the K asked, or fewer when a source holds fewer items):
+ * ks (S); returns M, their sum. */
+int tr_source_counts(const tr_job *j, const uint32_t *k, int *ks);
 typedef struct {
     double loss, gen, con, train_acc, p_gold, recall, inv_tau;
     int warm;

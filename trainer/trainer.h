@@ -69,6 +69,9 @@ typedef struct {
 void tr_config_default(tr_config *c);
 /* Defaults, then the file (may be NULL), then the "key=value" overrides; checks ranges. */
 int tr_config_load(tr_config *c, const char *path, char *const *sets, int n_sets, char *err);
+/* The same from config text (a checkpoint's resolved config), `origin` naming it. */
+int tr_config_load_text(tr_config *c, const char *text, const char *origin, char *const *sets,
+                        int n_sets, char *err);
 /* The resolved config as JSON text (malloc'ed). */
 char *tr_config_json(const tr_config *c);
 void tr_config_help(const tr_config *c, FILE *f);
