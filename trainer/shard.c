@@ -281,14 +281,17 @@ static int build_index(tr_shard *s, char *err) {
 }
 
 int tr_shard_load_memory(tr_shard *s, uint32_t version, size_t *encoded, size_t *stale, char *err) {
-    size_t *need = malloc(s->n * sizeof *need), nn = 0, ns = 0;
+    size_t *need = malloc(s->n * sizeof *need), nn = 0, ns = 0, warned = 0;
     if (!need) return rv_fail(err, "%s: out of memory", s->name);
     for (size_t i = 0; i < s->n; i++) {
         int got = mem_get_vectors(s->s, s->ids[i], s->keys + i * s->dk, (uint32_t)s->dk,
                                   &s->version[i], s->values + i * s->cd, (uint32_t)s->cfg->latents,
                                   (uint32_t)s->cfg->width, NULL, err);
         if (got < 0) {
-            /* another shape (another model) counts as absent: it is re-encoded */
+            /* another shape (another model) or a damaged vector counts as absent: it is
+             * re-encoded; said once per shard, and the message must not fail the caller */
+            if (!warned++) rv_warn("%s (such items are re-encoded)", err);
+            err[0] = '\0';
             got = 0;
         }
         if (got == 0) {

@@ -123,3 +123,12 @@ r = json.load(open(sys.argv[1]))
 ok = r["captions"] == 24 and all(0 <= r[k] <= 10 and math.isfinite(r[k]) for k in ("bleu4", "cider_d", "bleu4_memory_removed", "cider_d_memory_removed"))
 sys.exit(0 if ok else 1)
 P
+# the stores now hold vectors of this model's shape; a model of another shape (3 latents, not 4)
+# trains on them: their vectors count as absent and are re-encoded, with one warning per store
+"$R" train --run-dir "$W/run_shape" --resume never --set "data.layout=$W/layout.json" \
+    --set "data.train=$W/w/questions_train.jsonl" --set model.text_max=12 --set model.latents=3 \
+    --set train.batch=8 --set train.steps=4 --set train.warm_steps=2 --set train.warmup=2 >"$W/train_shape.log" 2>&1 ||
+    { tail -5 "$W/train_shape.log"; echo "FAIL: a model of another shape did not train"; exit 1; }
+grep -c "is 4x64, not 3x64 (such items are re-encoded)" "$W/train_shape.log" | grep -qx 3 ||
+    { grep -i "warn\|not 3x" "$W/train_shape.log"; echo "FAIL: expected one re-encode warning per store"; exit 1; }
+echo "a model of another shape trained on the refreshed stores (vectors re-encoded)"
