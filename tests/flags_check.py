@@ -230,8 +230,8 @@ def check_counterfactual(out):
     revert files restore the originals; image paths resolve from where they are written."""
     tool = os.path.join(SRC, "tools", "flags", "counterfactual.py")
 
-    def run(seed, target):
-        r = subprocess.run([sys.executable, tool, "--data", out, "--out", target, "--seed", str(seed)],
+    def run(seed, target, *extra):
+        r = subprocess.run([sys.executable, tool, "--data", out, "--out", target, "--seed", str(seed), *extra],
                            capture_output=True, text=True)
         check(r.returncode == 0, f"counterfactual --seed {seed} failed: {r.stderr.strip()}")
         return tree(target)
@@ -242,9 +242,37 @@ def check_counterfactual(out):
     check(first != {k: v[0] for k, v in run(2, c2).items()}, "counterfactual: seeds 1 and 2 give the same edits")
 
     facts = {(f["country"], f["relation"]): f for f in load(out, "facts.jsonl")}
+    originals = {s: {r["key"]: r for r in load(out, s + ".jsonl")} for s in ("kg", "qa", "text")}
+    check_round(out, c1, facts, originals)
+    check(all(e["from_country"] != "(invented)" for e in load(c1, "edits.jsonl")),
+          "counterfactual: a statement was invented without --invent")
+
+    # --invent: open-vocabulary facts get statements made of runs the memory holds
+    c3 = os.path.join(WORK, "cf3")
+    run(3, c3, "--invent", "0.5")
+    check_round(out, c3, facts, originals)
+    edits = load(c3, "edits.jsonl")
+    invented = [e for e in edits if e["from_country"] == "(invented)"]
+    check(len(invented) > 0, "counterfactual --invent 0.5: nothing invented")
+    def distinct_share(relation):
+        pool = [f for f in facts.values() if f["relation"] == relation and f["split"] == "train" and f["supported"]]
+        return len({f["answer"].casefold() for f in pool}) / len(pool)
+    closed = {r for r in {e["relation"] for e in edits} if distinct_share(r) < 0.3}
+    check(closed, "counterfactual: the quick data have no closed-set relation to check")
+    check(not [e for e in invented if e["relation"] in closed], "counterfactual: invented a closed-set answer")
+    memory = "\n".join(str(r) for s in originals.values() for r in s.values())
+    for e in invented:
+        for run_ in re.findall(r"\d+|[^\W\d_]+", e["answer_after"]):
+            check(run_ in memory, f"counterfactual: invented '{e['answer_after']}' has '{run_}', not in memory")
+    r = subprocess.run([sys.executable, tool, "--data", out, "--out", c3, "--seed", "3", "--invent", "2"],
+                       capture_output=True, text=True)
+    check(r.returncode == 2 and "--invent" in r.stderr, "counterfactual --invent 2 was not refused")
+
+
+def check_round(out, c1, facts, originals):
+    """One written round: revert files, image paths, every stating item rewritten, answers."""
     edits = load(c1, "edits.jsonl")
     check(len(edits) > 0, "counterfactual: nothing edited")
-    originals = {s: {r["key"]: r for r in load(out, s + ".jsonl")} for s in ("kg", "qa", "text")}
     edited = {s: {r["key"]: r for r in load(c1, s + ".jsonl")} for s in ("kg", "qa", "text")}
     for s in ("kg", "qa", "text"):
         revert = load(os.path.join(c1, "revert"), s + ".jsonl")

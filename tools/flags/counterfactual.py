@@ -22,6 +22,7 @@ The same data and seed give the same bytes.
 """
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -33,6 +34,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from flagutil import BuildError, answer_pattern, jsonl_bytes, mentions, write_if_changed  # noqa: E402
 
 EDITED_SOURCES = ("kg", "qa", "text")
+# Relations whose training facts have at least this share of distinct answers get invented
+# statements (capital, TLD, language, ...); the others (continent, landlocked, region) are
+# small sets whose answers a model may rightly learn as a prior.
+OPEN_VOCABULARY = 0.3
 
 
 def load(data, name):
@@ -44,19 +49,76 @@ def load(data, name):
         raise BuildError(f"{path}: {e}") from e
 
 
-def choose_edits(facts, seed, fraction):
-    """[(fact of C, fact of D)]: C takes D's statement. Deterministic for a seed."""
+def statement_of(donor, items):
+    """What a donor fact states: its answers, its KG objects (in item order), its QA answer."""
+    keys = lambda s: [i["key"] for i in donor["items"] if i["source"] == s]  # noqa: E731
+    return dict(origin=donor["country"], answer=donor["answer"], answers=donor["answers"],
+                kg=[items["kg"][k]["object"] for k in keys("kg")], qa=items["qa"][keys("qa")[0]]["answer"])
+
+
+RUN = re.compile(r"\d+|[^\W\d_]+|.", re.S)
+
+
+def run_shape(run):
+    """'Kathmandu' -> 'Aa', 'NPR' -> 'AAA', 'np' -> 'aa', '977' -> '999': the character classes
+    (upper, lower, digit), repeats collapsed in letter runs longer than three."""
+    classes = "".join("A" if c.isupper() else "a" if c.islower() else "9" if c.isdigit() else c for c in run)
+    return classes if len(run) <= 3 or run.isdigit() else "".join(k for k, _ in itertools.groupby(classes))
+
+
+def run_pool(items):
+    """Every letter and digit run the memory states, by shape: what invented statements are
+    made of."""
+    texts = [i["object"] for i in items["kg"].values()] + [i["answer"] for i in items["qa"].values()]
+    texts += [i["text"] for i in items["text"].values()]
+    pool = {}
+    for text in texts:
+        for run in RUN.findall(text):
+            if run[0].isalnum():
+                pool.setdefault(run_shape(run), set()).add(run)
+    return {shape: sorted(runs) for shape, runs in pool.items()}
+
+
+def invented(fact, items, pool, rng):
+    """The fact's own statement with every letter and digit run replaced by a random memory run
+    of the same shape, one replacement per distinct run ("+376" and "376" stay consistent)."""
+    chosen = {}
+
+    def replace(run):
+        choices = pool.get(run_shape(run), []) if run[0].isalnum() else []
+        if len(choices) < 2:
+            return run
+        while run not in chosen or chosen[run] == run:
+            chosen[run] = rng.choice(choices)
+        return chosen[run]
+
+    def text(t):
+        return "".join(replace(run) for run in RUN.findall(t))
+
+    own = statement_of(fact, items)
+    return dict(origin="(invented)", answer=text(own["answer"]), answers=[text(a) for a in own["answers"]],
+                kg=[text(o) for o in own["kg"]], qa=text(own["qa"]))
+
+
+def choose_edits(facts, items, seed, fraction, invent):
+    """[(fact of C, statement)]: C takes another training country's statement or, for a share
+    `invent` of the edits on open-vocabulary relations, an invented one. Deterministic."""
     rng = random.Random(seed)
+    pool = run_pool(items) if invent > 0 else {}
     pairs = []
     relations = sorted({f["relation"] for f in facts})
     for relation in relations:
-        pool = [f for f in facts if f["relation"] == relation and f["split"] == "train" and f["supported"]]
-        rng.shuffle(pool)
-        chosen = pool[: int(round(fraction * len(pool)))]
+        pool_facts = [f for f in facts if f["relation"] == relation and f["split"] == "train" and f["supported"]]
+        open_vocabulary = len({f["answer"].casefold() for f in pool_facts}) >= OPEN_VOCABULARY * len(pool_facts)
+        rng.shuffle(pool_facts)
+        chosen = pool_facts[: int(round(fraction * len(pool_facts)))]
         for i, fact in enumerate(chosen):
-            donor = chosen[(i + 1) % len(chosen)]
-            if donor is not fact and {a.casefold() for a in donor["answers"]} != {a.casefold() for a in fact["answers"]}:
-                pairs.append((fact, donor))
+            if invent > 0 and open_vocabulary and rng.random() < invent:
+                statement = invented(fact, items, pool, rng)
+            else:
+                statement = statement_of(chosen[(i + 1) % len(chosen)], items)
+            if {a.casefold() for a in statement["answers"]} != {a.casefold() for a in fact["answers"]}:
+                pairs.append((fact, statement))
     return pairs
 
 
@@ -68,32 +130,31 @@ def rewrite(items, pairs):
         return edited.get((source, key)) or dict(items[source][key])
 
     new_answers = {}
-    for fact, donor in pairs:
-        keys = lambda f, s: [i["key"] for i in f["items"] if i["source"] == s]  # noqa: E731
-        donor_objects = [items["kg"][k]["object"] for k in keys(donor, "kg")]
+    for fact, statement in pairs:
+        keys = lambda s: [i["key"] for i in fact["items"] if i["source"] == s]  # noqa: E731
         written = []
-        for i, key in enumerate(keys(fact, "kg")):
+        for i, key in enumerate(keys("kg")):
             item = current("kg", key)
-            item["object"] = donor_objects[min(i, len(donor_objects) - 1)]
+            item["object"] = statement["kg"][min(i, len(statement["kg"]) - 1)]
             edited[("kg", key)] = item
             written.append(item["object"])
-        for key in keys(fact, "qa"):
+        for key in keys("qa"):
             item = current("qa", key)
-            item["answer"] = items["qa"][keys(donor, "qa")[0]]["answer"]
+            item["answer"] = statement["qa"]
             edited[("qa", key)] = item
             written.append(item["answer"])
         # One pass over all of C's answers, longest first: "Indian rupee" is replaced whole,
         # and the inserted answer is never matched again.
         old = answer_pattern("|".join(re.escape(a) for a in sorted(fact["answers"], key=len, reverse=True)),
                              literal=False)
-        for key in keys(fact, "text"):
+        for key in keys("text"):
             item = current("text", key)
-            item["text"] = old.sub(lambda _: donor["answer"], item["text"])
+            item["text"] = old.sub(lambda _: statement["answer"], item["text"])
             edited[("text", key)] = item
             written.append(item["text"])
         stated = "\n".join(written)
         new_answers[(fact["country"], fact["relation"])] = (
-            donor["answer"], [a for a in donor["answers"] if mentions(stated, a)])
+            statement["answer"], [a for a in statement["answers"] if mentions(stated, a)])
     return edited, new_answers
 
 
@@ -103,9 +164,13 @@ def main():
     ap.add_argument("--out", required=True, help="directory for the edit files")
     ap.add_argument("--seed", type=int, required=True, help="which edit round (any integer)")
     ap.add_argument("--fraction", type=float, default=0.5, help="share of training facts edited per relation")
+    ap.add_argument("--invent", type=float, default=0.0,
+                    help="share of the edits on open-vocabulary relations given an invented statement")
     args = ap.parse_args()
     if not 0.0 <= args.fraction <= 1.0:
         ap.error(f"--fraction {args.fraction}: must be between 0 and 1")
+    if not 0.0 <= args.invent <= 1.0:
+        ap.error(f"--invent {args.invent}: must be between 0 and 1")
     try:
         facts = load(args.data, "facts.jsonl")
         items = {s: {i["key"]: i for i in load(args.data, s + ".jsonl")} for s in EDITED_SOURCES}
@@ -113,7 +178,7 @@ def main():
     except BuildError as e:
         print(f"counterfactual: {e}", file=sys.stderr)
         return 1
-    pairs = choose_edits(facts, args.seed, args.fraction)
+    pairs = choose_edits(facts, items, args.seed, args.fraction, args.invent)
     edited, new_answers = rewrite(items, pairs)
     def moved(item, directory):
         """The item with its image path relative to the file it is written to."""
@@ -139,7 +204,7 @@ def main():
         questions.append(moved(q, args.out))
     write_if_changed(os.path.join(args.out, "vqa_train.jsonl"), jsonl_bytes(questions))
     write_if_changed(os.path.join(args.out, "edits.jsonl"), jsonl_bytes([
-        dict(country=f["country"], relation=f["relation"], from_country=d["country"],
+        dict(country=f["country"], relation=f["relation"], from_country=d["origin"],
              answers_before=f["answers"], answer_after=new_answers[(f["country"], f["relation"])][0],
              answers_after=new_answers[(f["country"], f["relation"])][1]) for f, d in pairs]))
     counts = {s: sum(1 for src, _ in edited if src == s) for s in EDITED_SOURCES}
