@@ -4,7 +4,7 @@ Real facts never change, so a model can memorise training answers instead of rea
 memory. An edit round swaps facts between countries — in the memory and in the training
 answers together — so that only reading pays:
 
-    /usr/bin/python3 tools/flags/counterfactual.py --data data/flags --out DIR --seed S [--fraction F]
+    /usr/bin/python3 tools/flags/counterfactual.py --data data/flags --out DIR --seed S [--fraction F] [--invent I]
 
 For every relation, a fraction F of the *training* facts (dev facts are never edited) is put in
 a seeded random order and each takes the statement of the next one (a cycle, so no fact keeps
@@ -14,6 +14,10 @@ its own). For an edited fact "country C takes D's statement":
   - in C's text passages that state the fact, each of C's answers becomes D's answer;
   - the training questions about the fact get D's answer and, as accepted answers, those of
     D's answers that the rewritten items now state.
+With --invent I, a share I of the edits on open-vocabulary relations (capital, TLD, ...) take an
+invented statement instead: the fact's own answers with every letter or digit run replaced by a
+run of the same shape found in the memory, so that training answers are not limited to the
+training facts' strings and only copying from memory can produce them (docs/data.md).
 Writes into DIR: kg.jsonl, qa.jsonl, text.jsonl holding only the rewritten items, under their
 original keys (ingesting them replaces the old items: an edit); revert/*.jsonl, the original
 items of the same keys (ingest to undo); vqa_train.jsonl, the whole training set with edited
