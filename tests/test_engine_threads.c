@@ -84,6 +84,11 @@ static void check_team_and_shares(void) {
 }
 
 int main(void) {
+#ifdef _OPENMP
+    omp_set_num_threads(2);
+    CHECKF(trn_threads_team() == 1, "team of %d before trn_threads_setup, want 1",
+           trn_threads_team());
+#endif
     unsetenv("REVEAL_THREADS");
     unsetenv("OPENBLAS_NUM_THREADS");
     expect(0, 1, "default");

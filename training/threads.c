@@ -23,6 +23,10 @@ static int parse_count(const char *var, const char *text, int *out, char *err) {
     return 0;
 }
 
+/* The team size trn_threads_setup chose; a process that never calls it keeps the engine's
+ * loops serial whatever OpenMP's default would be (ranks × threads must not exceed the cores). */
+static int team_size = 1;
+
 int trn_threads_setup(int config_threads, trn_threads_info *info, char *err) {
     static const char *vars[] = {"REVEAL_THREADS", "OPENBLAS_NUM_THREADS"};
     info->requested = 1;
@@ -48,6 +52,7 @@ int trn_threads_setup(int config_threads, trn_threads_info *info, char *err) {
     openblas_set_num_threads(1);
     omp_set_num_threads(info->requested);
     info->omp_threads = omp_get_max_threads();
+    team_size = info->requested;
 #else
     openblas_set_num_threads(info->requested);
     info->omp_threads = 0;
@@ -71,8 +76,9 @@ void trn_threads_describe(const trn_threads_info *info, char *buf, int n) {
 
 int trn_threads_team(void) {
 #ifdef _OPENMP
-    if (omp_in_parallel() || openblas_get_num_threads() != 1) return 1;
-    return omp_get_max_threads();
+    if (team_size == 1 || omp_in_parallel() || openblas_get_num_threads() != 1) return 1;
+    int n = omp_get_max_threads();
+    return n < team_size ? n : team_size;
 #else
     return 1;
 #endif

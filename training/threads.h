@@ -28,10 +28,11 @@ typedef struct {
  * naming it and its value. */
 int trn_threads_setup(int config_threads, trn_threads_info *info, char *err);
 
-/* Threads of the engine's OpenMP team for work started outside a parallel region: the OpenMP
- * count when OpenBLAS runs each call on the calling thread (trn_threads_setup sets it so), else
- * 1. With OpenBLAS's own threads busy on the matmuls, a second pool only competes with them for
- * the cores, so the engine's loops stay serial (docs/train_step.md). */
+/* Threads of the engine's OpenMP team for work started outside a parallel region: the count
+ * trn_threads_setup chose, while OpenBLAS runs each call on the calling thread (as it sets it);
+ * 1 in a process that never called it, inside a parallel region, or beside OpenBLAS threads. With
+ * OpenBLAS's own threads busy on the matmuls, a second pool only competes with them for the cores,
+ * so the engine's loops stay serial (docs/train_step.md). */
 int trn_threads_team(void);
 
 /* The calling thread's share [*lo, *hi) of n items: the team's threads take contiguous
