@@ -45,16 +45,21 @@ void TRN(rmsnorm_backward)(real *dinp,       // (N, C)
             for (int c = 0; c < C; c++) dot += (double)dy[c] * g[c] * x[c];
             real k = (real)(dot * r * r * r / C);
             for (int c = 0; c < C; c++) dx[c] += dy[c] * g[c] * r - k * x[c];
+            if (!par) /* one thread: dg in the same pass over the row */
+                for (int c = 0; c < C; c++) dg[c] += dy[c] * x[c] * r;
         }
-        /* dg sums over the rows: a thread takes whole column blocks and adds their rows in
-         * ascending order, as one thread does, so dg does not depend on the thread count */
+        /* On the team, dg sums over the rows in a second pass: a thread takes whole column
+         * blocks and adds their rows in ascending order, as one thread does above, so dg does
+         * not depend on the thread count. */
+        if (par) {
 #pragma omp for schedule(static)
-        for (int c0 = 0; c0 < C; c0 += RMSNORM_DG_COLS) {
-            int c1 = c0 + RMSNORM_DG_COLS < C ? c0 + RMSNORM_DG_COLS : C;
-            for (int n = 0; n < N; n++) {
-                const real *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
-                real r = rstd[n];
-                for (int c = c0; c < c1; c++) dg[c] += dy[c] * x[c] * r;
+            for (int c0 = 0; c0 < C; c0 += RMSNORM_DG_COLS) {
+                int c1 = c0 + RMSNORM_DG_COLS < C ? c0 + RMSNORM_DG_COLS : C;
+                for (int n = 0; n < N; n++) {
+                    const real *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+                    real r = rstd[n];
+                    for (int c = c0; c < c1; c++) dg[c] += dy[c] * x[c] * r;
+                }
             }
         }
     }
