@@ -16,14 +16,12 @@
 #include "optim.h"
 #include "params.h"
 #include "rv.h"
+#include "threads.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static int close_to(double got, double want, double tol) {
     return fabs(got - want) <= tol * (1.0 + fabs(want));
@@ -303,14 +301,12 @@ static void test_norm_thread_independent(void) {
     REQUIRE(trn_params_init(&p, specs, 1, err) == 0);
     for (size_t i = 0; i < p.numel[0]; i++) p.grads[i] = (float)uniform();
     double n1, n2;
-#ifdef _OPENMP
-    omp_set_num_threads(1);
-#endif
+    trn_threads_info info;
+    REQUIRE(trn_threads_setup(1, &info, err) == 0);
     REQUIRE(trn_grad_norm(&p, &n1, err) == 0);
-#ifdef _OPENMP
-    omp_set_num_threads(2);
-#endif
+    REQUIRE(trn_threads_setup(2, &info, err) == 0); /* the engine's team of 2 (threads.h) */
     REQUIRE(trn_grad_norm(&p, &n2, err) == 0);
+    REQUIRE(trn_threads_setup(1, &info, err) == 0);
     CHECKF(memcmp(&n1, &n2, sizeof n1) == 0, "norm with 1 thread %.17g, with 2 %.17g", n1, n2);
     double direct = 0;
     for (size_t i = 0; i < p.numel[0]; i++) direct += (double)p.grads[i] * p.grads[i];

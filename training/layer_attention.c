@@ -3,10 +3,9 @@
  *
  * Per (batch, head) the scores Q_h·K_hᵀ and the products P·V_h are sgemms over strided views of
  * the (B, T, C) projections (row stride C, column offset h·HS), so no head is ever copied or
- * transposed. The (batch, head) loop is serial on purpose: at the reference shapes it holds
- * ~3 % of a block's multiply-adds (the projections and the MLP are the rest, and OpenBLAS
- * threads those), and an OpenMP team around it was slower at 2 threads in paired runs
- * (docs/engine.md, Speed). */
+ * transposed. The (batch, head) pairs are split over the engine's team (layer_impl.h), each
+ * pair's small sgemms and softmax on one thread; when OpenBLAS threads the matmuls itself the
+ * loop stays serial (a second pool beside OpenBLAS's was slower, docs/engine.md, Speed). */
 #include "layer_impl.h"
 
 #include "rv.h"
@@ -62,33 +61,34 @@ void TRN(attention_forward)(real *out,             // (B, T, C)
     gemm(0, 1, B * T, C, C, 1, xq, C, w->wq, C, 0, acts->q, C);
     gemm(0, 1, B * S, C, C, 1, xkv, C, w->wk, C, 0, acts->k, C);
     gemm(0, 1, B * S, C, C, 1, xkv, C, w->wv, C, 0, acts->v, C);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            const real *q = acts->q + (size_t)b * T * C + h * HS; // (T, HS) stride C
-            const real *k = acts->k + (size_t)b * S * C + h * HS; // (S, HS) stride C
-            const real *v = acts->v + (size_t)b * S * C + h * HS; // (S, HS) stride C
-            real *p = acts->p + ((size_t)b * NH + h) * T * S;     // (T, S)
-            real *y = acts->y + (size_t)b * T * C + h * HS;       // (T, HS) stride C
-            const uint8_t *m = kmask ? kmask + (size_t)b * S : NULL;
-            gemm(0, 1, T, S, HS, scale, q, C, k, C, 0, p, S);
-            for (int t = 0; t < T; t++) {
-                real *row = p + (size_t)t * S;
-                int vis = attn_visible(d, t);
-                real mx = -INFINITY;
-                for (int s = 0; s < vis; s++)
-                    if ((!m || m[s]) && row[s] > mx) mx = row[s];
-                double sum = 0;
+#pragma omp parallel for schedule(static) if (trn_par((size_t)B * NH * T * S))
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH;
+        const real *q = acts->q + (size_t)b * T * C + h * HS; // (T, HS) stride C
+        const real *k = acts->k + (size_t)b * S * C + h * HS; // (S, HS) stride C
+        const real *v = acts->v + (size_t)b * S * C + h * HS; // (S, HS) stride C
+        real *p = acts->p + ((size_t)b * NH + h) * T * S;     // (T, S)
+        real *y = acts->y + (size_t)b * T * C + h * HS;       // (T, HS) stride C
+        const uint8_t *m = kmask ? kmask + (size_t)b * S : NULL;
+        gemm(0, 1, T, S, HS, scale, q, C, k, C, 0, p, S);
+        for (int t = 0; t < T; t++) {
+            real *row = p + (size_t)t * S;
+            int vis = attn_visible(d, t);
+            real mx = -INFINITY;
+            for (int s = 0; s < vis; s++)
+                if ((!m || m[s]) && row[s] > mx) mx = row[s];
+            double sum = 0;
 #pragma omp simd reduction(+ : sum)
-                for (int s = 0; s < S; s++) {
-                    real e = (s < vis && (!m || m[s])) ? trn_exp(row[s] - mx) : 0;
-                    row[s] = e;
-                    sum += e;
-                }
-                real inv = sum > 0 ? (real)(1 / sum) : 0;
-                for (int s = 0; s < S; s++) row[s] *= inv;
+            for (int s = 0; s < S; s++) {
+                real e = (s < vis && (!m || m[s])) ? trn_exp(row[s] - mx) : 0;
+                row[s] = e;
+                sum += e;
             }
-            gemm(0, 0, T, HS, S, 1, p, S, v, C, 0, y, C);
+            real inv = sum > 0 ? (real)(1 / sum) : 0;
+            for (int s = 0; s < S; s++) row[s] *= inv;
         }
+        gemm(0, 0, T, HS, S, 1, p, S, v, C, 0, y, C);
+    }
     gemm(0, 1, B * T, C, C, 1, acts->y, C, w->wo, C, 0, out, C);
 }
 
@@ -112,27 +112,28 @@ void TRN(attention_backward)(real *dxq,                   // (B, T, C)
     real *dpall = dv + BSC; // (B, NH, T, S)
     gemm(0, 0, B * T, C, C, 1, dout, C, w->wo, C, 0, dy, C);
     gemm(1, 0, C, C, B * T, 1, dout, C, acts->y, C, 1, dw->wo, C);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            size_t oq = (size_t)b * T * C + h * HS, ok = (size_t)b * S * C + h * HS;
-            const real *p = acts->p + ((size_t)b * NH + h) * T * S; // (T, S)
-            real *dp = dpall + ((size_t)b * NH + h) * T * S;        // (T, S)
-            /* dP = dY_h·V_hᵀ, dV_h = Pᵀ·dY_h */
-            gemm(0, 1, T, S, HS, 1, dy + oq, C, acts->v + ok, C, 0, dp, S);
-            gemm(1, 0, S, HS, T, 1, p, S, dy + oq, C, 0, dv + ok, C);
-            /* softmax backward, in place: dS = P ⊙ (dP − Σ P ⊙ dP) · scale; masked P are 0 */
-            for (int t = 0; t < T; t++) {
-                const real *pr = p + (size_t)t * S;
-                real *dr = dp + (size_t)t * S;
-                double dot = 0;
-                for (int s = 0; s < S; s++) dot += (double)pr[s] * dr[s];
-                real dt = (real)dot;
-                for (int s = 0; s < S; s++) dr[s] = pr[s] * (dr[s] - dt) * scale;
-            }
-            /* dQ_h = dS·K_h, dK_h = dSᵀ·Q_h */
-            gemm(0, 0, T, HS, S, 1, dp, S, acts->k + ok, C, 0, dq + oq, C);
-            gemm(1, 0, S, HS, T, 1, dp, S, acts->q + oq, C, 0, dk + ok, C);
+#pragma omp parallel for schedule(static) if (trn_par((size_t)B * NH * T * S))
+    for (int bh = 0; bh < B * NH; bh++) {
+        int b = bh / NH, h = bh % NH;
+        size_t oq = (size_t)b * T * C + h * HS, ok = (size_t)b * S * C + h * HS;
+        const real *p = acts->p + ((size_t)b * NH + h) * T * S; // (T, S)
+        real *dp = dpall + ((size_t)b * NH + h) * T * S;        // (T, S)
+        /* dP = dY_h·V_hᵀ, dV_h = Pᵀ·dY_h */
+        gemm(0, 1, T, S, HS, 1, dy + oq, C, acts->v + ok, C, 0, dp, S);
+        gemm(1, 0, S, HS, T, 1, p, S, dy + oq, C, 0, dv + ok, C);
+        /* softmax backward, in place: dS = P ⊙ (dP − Σ P ⊙ dP) · scale; masked P are 0 */
+        for (int t = 0; t < T; t++) {
+            const real *pr = p + (size_t)t * S;
+            real *dr = dp + (size_t)t * S;
+            double dot = 0;
+            for (int s = 0; s < S; s++) dot += (double)pr[s] * dr[s];
+            real dt = (real)dot;
+            for (int s = 0; s < S; s++) dr[s] = pr[s] * (dr[s] - dt) * scale;
         }
+        /* dQ_h = dS·K_h, dK_h = dSᵀ·Q_h */
+        gemm(0, 0, T, HS, S, 1, dp, S, acts->k + ok, C, 0, dq + oq, C);
+        gemm(1, 0, S, HS, T, 1, dp, S, acts->q + oq, C, 0, dk + ok, C);
+    }
     gemm(0, 0, B * T, C, C, 1, dq, C, w->wq, C, 1, dxq, C);
     gemm(0, 0, B * S, C, C, 1, dk, C, w->wk, C, 1, dxkv, C);
     gemm(0, 0, B * S, C, C, 1, dv, C, w->wv, C, 1, dxkv, C);

@@ -23,8 +23,8 @@ static trn_attn_dims block_cross_dims(const trn_block_dims *d) {
 size_t trn_block_acts_size(const trn_block_dims *d) {
     trn_attn_dims sa = block_self_dims(d), ca = block_cross_dims(d);
     size_t BT = (size_t)d->B * d->T, BTC = BT * d->C, BS = (size_t)d->B * d->S;
-    size_t n = 5 * BTC + 2 * BT + trn_attn_acts_size(&sa) + trn_mlp_acts_size((int)BT, d->H);
-    if (d->cross) n += BTC + BT + trn_attn_acts_size(&ca);
+    size_t n = 4 * BTC + 2 * BT + trn_attn_acts_size(&sa) + trn_mlp_acts_size((int)BT, d->H);
+    if (d->cross) n += 2 * BTC + BT + trn_attn_acts_size(&ca);
     if (d->cross && d->norm_ctx) n += BS * d->C + BS;
     return n;
 }
@@ -79,14 +79,15 @@ void TRN(block_acts_carve)(TRN(block_acts) * a, real *buf, const trn_block_dims 
             a->rstdc = take(&cur, BS);
         }
     }
-    a->h2 = take(&cur, BTC);
+    a->h2 = d->cross ? take(&cur, BTC) : a->h1;
     a->n3 = take(&cur, BTC);
     a->rstd3 = take(&cur, BT);
     TRN(mlp_acts_carve)(&a->mlp, take(&cur, trn_mlp_acts_size((int)BT, d->H)), (int)BT, d->H);
 }
 
-/* out = a + b, elementwise. */
+/* out = a + b, elementwise (out may be a or b). */
 static void add(real *out, const real *a, const real *b, size_t n) {
+#pragma omp parallel for schedule(static) if (trn_par(n))
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
@@ -103,14 +104,11 @@ void TRN(block_forward)(real *out,              // (B, T, C)
     int BT = d->B * d->T, C = d->C;
     size_t BTC = (size_t)BT * C;
     TRN(rmsnorm_forward)(a->n1, a->rstd1, x, w->ln_attn, BT, C);
-    if (omega)
-        TRN(weight_forward)(a->u, a->n1, omega, BT, C);
-    else
-        memcpy(a->u, a->n1, BTC * sizeof(real));
+    if (omega) TRN(weight_forward)(a->u, a->n1, omega, BT, C);
+    const real *u = omega ? a->u : a->n1;
     /* the sub-layer's output goes to `out` first, then the residual sum replaces it */
-    TRN(attention_forward)(out, &a->attn, a->u, a->u, xmask, &w->attn, &sa);
+    TRN(attention_forward)(out, &a->attn, u, u, xmask, &w->attn, &sa);
     add(a->h1, x, out, BTC);
-    const real *h = a->h1;
     if (d->cross) {
         const real *kv = ctx;
         TRN(rmsnorm_forward)(a->n2, a->rstd2, a->h1, w->ln_cross, BT, C);
@@ -120,13 +118,10 @@ void TRN(block_forward)(real *out,              // (B, T, C)
         }
         TRN(attention_forward)(out, &a->cross, a->n2, kv, ctxmask, &w->cross, &ca);
         add(a->h2, a->h1, out, BTC);
-        h = a->h2;
-    } else {
-        memcpy(a->h2, a->h1, BTC * sizeof(real));
     }
-    TRN(rmsnorm_forward)(a->n3, a->rstd3, h, w->ln_mlp, BT, C);
+    TRN(rmsnorm_forward)(a->n3, a->rstd3, a->h2, w->ln_mlp, BT, C);
     TRN(mlp_forward)(out, &a->mlp, a->n3, &w->mlp, BT, C, d->H);
-    add(out, h, out, BTC);
+    add(out, a->h2, out, BTC);
 }
 
 void TRN(block_backward)(real *dx,                  // (B, T, C)
@@ -171,7 +166,8 @@ void TRN(block_backward)(real *dx,                  // (B, T, C)
     }
 
     memset(dn, 0, BTC * sizeof(real));
-    TRN(attention_backward)(dn, dn, &dw->attn, dh, &a->attn, a->u, a->u, &w->attn, inner, &sa);
+    const real *u = omega ? a->u : a->n1;
+    TRN(attention_backward)(dn, dn, &dw->attn, dh, &a->attn, u, u, &w->attn, inner, &sa);
     const real *dnorm = dn;
     if (omega) {
         memset(du, 0, BTC * sizeof(real));
@@ -179,5 +175,5 @@ void TRN(block_backward)(real *dx,                  // (B, T, C)
         dnorm = du;
     }
     TRN(rmsnorm_backward)(dh, dw->ln_attn, dnorm, x, w->ln_attn, a->rstd1, BT, C);
-    for (size_t i = 0; i < BTC; i++) dx[i] += dh[i];
+    add(dx, dx, dh, BTC);
 }

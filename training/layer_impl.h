@@ -9,10 +9,14 @@
 #define TRN_LAYER_IMPL_H
 
 #include "layers.h"
+#include "threads.h"
 
 #include <cblas.h>
 #include <string.h>
 #include <tgmath.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #ifdef TRN_F64
 typedef double real;
@@ -24,12 +28,63 @@ typedef float real;
 #define trn_cblas_gemm cblas_sgemm
 #endif
 
-/* Row-major C = alpha·op(A)·op(B) + beta·C with op(X) = Xᵀ when tX is nonzero;
- * C is (M, N), the inner dimension is K, and each matrix has its own row stride. */
-static inline void gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda,
-                        const real *B, int ldb, real beta, real *C, int ldc) {
+/* Threads. With more than one thread (training/threads.c), OpenBLAS runs each call on the
+ * calling thread and the engine's one OpenMP team does all the parallel work: large matmuls
+ * are cut into row or column blocks, one single-threaded sgemm per thread, and the elementwise
+ * loops are split by rows. Two pools on the same cores (OpenBLAS's pthreads beside libgomp's
+ * team) were slower than one pool: each spun while the other needed the core
+ * (docs/train_step.md). When OpenBLAS has threads of its own, everything here stays serial
+ * and OpenBLAS threads the matmuls, as before.
+ *
+ * Every split gives each output element to one thread and fixes which thread, so a step is
+ * bitwise repeatable for a given thread count. The elementwise loops and the row reductions
+ * (fixed column blocks, layer_norm.c; fixed row batches, layer_loss.c) give the same bits at
+ * every thread count; a split matmul may differ from the whole one in the last bits, as
+ * OpenBLAS's own split does. */
+#define TRN_PAR_MIN      65536 /* elements: below this a loop is not worth waking the team */
+#define TRN_GEMM_PAR_MIN 4e6   /* multiply-adds: below this a matmul is not split */
+#define TRN_GEMM_CUT     16    /* a split falls on a multiple of this many rows or columns */
+
+/* Whether a loop over n elements runs on the team. */
+static inline int trn_par(size_t n) {
+    return n >= TRN_PAR_MIN && trn_threads_team() > 1;
+}
+
+static inline void gemm_call(int ta, int tb, int M, int N, int K, real alpha, const real *A,
+                             int lda, const real *B, int ldb, real beta, real *C, int ldc) {
     trn_cblas_gemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
                    N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* Where part t of nt of len rows (or columns) starts. */
+static inline int gemm_cut(int len, int t, int nt) {
+    return t == nt ? len : (int)((long)len * t / nt) / TRN_GEMM_CUT * TRN_GEMM_CUT;
+}
+
+/* Row-major C = alpha·op(A)·op(B) + beta·C with op(X) = Xᵀ when tX is nonzero;
+ * C is (M, N), the inner dimension is K, and each matrix has its own row stride. A large call
+ * on the team is cut along the longer of M and N. */
+static inline void gemm(int ta, int tb, int M, int N, int K, real alpha, const real *A, int lda,
+                        const real *B, int ldb, real beta, real *C, int ldc) {
+    int team = (double)M * N * K >= TRN_GEMM_PAR_MIN ? trn_threads_team() : 1;
+    if (team == 1) {
+        gemm_call(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#ifdef _OPENMP
+    int rows = M >= N;
+#pragma omp parallel num_threads(team)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        int lo = gemm_cut(rows ? M : N, t, nt), hi = gemm_cut(rows ? M : N, t + 1, nt);
+        if (hi > lo && rows)
+            gemm_call(ta, tb, hi - lo, N, K, alpha, ta ? A + lo : A + (size_t)lo * lda, lda, B, ldb,
+                      beta, C + (size_t)lo * ldc, ldc);
+        else if (hi > lo)
+            gemm_call(ta, tb, M, hi - lo, K, alpha, A, lda, tb ? B + (size_t)lo * ldb : B + lo, ldb,
+                      beta, C + lo, ldc);
+    }
+#endif
 }
 
 /* exp and tanh of the elementwise loops. The double build (the gradient-check reference) uses

@@ -6,6 +6,8 @@
 
 #include "rv.h"
 
+#define CE_BATCH 256 /* cross-entropy rows whose losses are held before they are added */
+
 #ifndef TRN_F64
 size_t trn_infonce_scratch_size(int B) {
     return (size_t)B * B;
@@ -58,15 +60,20 @@ void TRN(softmax_backward)(real *dinp,       // (N, K)
     if (dtau) *dtau += (real)(dt / ((double)tau * tau));
 }
 
-/* Log-sum-exp of a row, without writing probabilities. */
-static double logsumexp(const real *row, int V) {
+/* Log-sum-exp of a row, without writing probabilities; *total gets the row's sum (the same pass
+ * over the row serves both). */
+static double logsumexp(double *total, const real *row, int V) {
     real mx = row[0];
 #pragma omp simd reduction(max : mx)
     for (int v = 1; v < V; v++)
         if (row[v] > mx) mx = row[v];
-    double sum = trn_exp(row[0] - mx);
-#pragma omp simd reduction(+ : sum)
-    for (int v = 1; v < V; v++) sum += trn_exp(row[v] - mx);
+    double sum = trn_exp(row[0] - mx), sx = row[0];
+#pragma omp simd reduction(+ : sum, sx)
+    for (int v = 1; v < V; v++) {
+        sum += trn_exp(row[v] - mx);
+        sx += row[v];
+    }
+    *total = sx;
     return mx + log(sum);
 }
 
@@ -83,18 +90,26 @@ int TRN(crossentropy_forward)(real *loss,             // (1)
                            targets[n], n, V, ignore_id);
     double total = 0;
     int count = 0;
-    for (int n = 0; n < N; n++) {
-        const real *x = logits + (size_t)n * V;
-        double l = logsumexp(x, V);
-        lse[n] = (real)l;
-        if (targets[n] == ignore_id) continue;
-        /* −Σ q_v log p_v = lse − Σ q_v x_v with q = (1 − ε)·onehot + ε / V */
-        double mean = 0;
-#pragma omp simd reduction(+ : mean)
-        for (int v = 0; v < V; v++) mean += x[v];
-        mean /= V;
-        total += l - (1 - (double)smoothing) * x[targets[n]] - (double)smoothing * mean;
-        count++;
+    /* rows in parallel, their losses added in row order whatever the thread count */
+    for (int n0 = 0; n0 < N; n0 += CE_BATCH) {
+        double row_loss[CE_BATCH];
+        int nb = N - n0 < CE_BATCH ? N - n0 : CE_BATCH;
+#pragma omp parallel for schedule(static) if (trn_par((size_t)nb * V))
+        for (int i = 0; i < nb; i++) {
+            int n = n0 + i;
+            const real *x = logits + (size_t)n * V;
+            double sx, l = logsumexp(&sx, x, V);
+            lse[n] = (real)l;
+            /* −Σ q_v log p_v = lse − Σ q_v x_v with q = (1 − ε)·onehot + ε / V */
+            if (targets[n] != ignore_id)
+                row_loss[i] =
+                    l - (1 - (double)smoothing) * x[targets[n]] - (double)smoothing * (sx / V);
+        }
+        for (int i = 0; i < nb; i++)
+            if (targets[n0 + i] != ignore_id) {
+                total += row_loss[i];
+                count++;
+            }
     }
     *loss = count ? (real)(total / count) : 0;
     return 0;
@@ -110,6 +125,7 @@ void TRN(crossentropy_backward)(real *dlogits,          // (N, V)
     for (int n = 0; n < N; n++) count += targets[n] != ignore_id;
     if (!count) return;
     real scale = dloss / (real)count, uniform = smoothing / (real)V;
+#pragma omp parallel for schedule(static) if (trn_par((size_t)N * V))
     for (int n = 0; n < N; n++) {
         if (targets[n] == ignore_id) continue;
         const real *x = logits + (size_t)n * V;

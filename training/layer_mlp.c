@@ -1,6 +1,6 @@
 /* training/layer_mlp.c — the T5 v1.1 gated-GELU MLP: out = (gelu(x·W0ᵀ) ⊙ x·W1ᵀ)·W2ᵀ with the
  * tanh approximation of GELU. Three sgemms forward, six backward; the elementwise parts are
- * plain loops the compiler vectorises. */
+ * plain loops the compiler vectorises, split over the team (layer_impl.h) when large. */
 #include "layer_impl.h"
 
 #define GELU_K 0.7978845608028654 /* sqrt(2 / pi) */
@@ -33,6 +33,7 @@ void TRN(mlp_forward)(real *out,            // (N, C)
     gemm(0, 1, N, H, C, 1, inp, C, w->w0, C, 0, h0, H);
     gemm(0, 1, N, H, C, 1, inp, C, w->w1, C, 0, h1, H);
     size_t nh = (size_t)N * H;
+#pragma omp parallel for schedule(static) if (trn_par(nh))
     for (size_t i = 0; i < nh; i++) {
         real x = h0[i];
         real t = trn_tanh((real)GELU_K * (x + (real)GELU_A * x * x * x));
@@ -54,6 +55,7 @@ void TRN(mlp_backward)(real *dinp,                 // (N, C)
     gemm(0, 0, N, H, C, 1, dout, C, w->w2, H, 0, da, H);
     gemm(1, 0, C, H, N, 1, dout, C, acts->a, H, 1, dw->w2, H);
     const real *h0 = acts->h0, *h1 = acts->h1;
+#pragma omp parallel for schedule(static) if (trn_par(nh))
     for (size_t i = 0; i < nh; i++) {
         real x = h0[i];
         real u = (real)GELU_K * (x + (real)GELU_A * x * x * x);

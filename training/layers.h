@@ -236,13 +236,13 @@ typedef struct {
 
 typedef struct {
     trn_real *n1, *rstd1;   // (B, T, C), (B, T)  RMSNorm(x)
-    trn_real *u;            // (B, T, C)          RMSNorm(x) ⊙ ω (== n1 without ω)
+    trn_real *u;            // (B, T, C)          RMSNorm(x) ⊙ ω (unused without ω: n1 is read)
     TRN(attn_acts) attn;    //
     trn_real *h1;           // (B, T, C)          x + self-attention
     trn_real *n2, *rstd2;   // (B, T, C), (B, T)  RMSNorm(h1) (cross)
     trn_real *nctx, *rstdc; // (B, S, C), (B, S)  RMSNorm(ctx) (norm_ctx)
     TRN(attn_acts) cross;   //
-    trn_real *h2;           // (B, T, C)          h1 + cross-attention (== h1 without cross)
+    trn_real *h2;           // (B, T, C)          h1 + cross-attention (points at h1 without cross)
     trn_real *n3, *rstd3;   // (B, T, C), (B, T)  RMSNorm(h2)
     TRN(mlp_acts) mlp;      //
 } TRN(block_acts);

@@ -2,13 +2,14 @@
 #include "optim.h"
 
 #include "rv.h"
+#include "threads.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Gradient norms are summed in blocks of this many floats; block sums are added in order. */
 #define NORM_BLOCK 65536
-#define NORM_BATCH 64    /* blocks summed in parallel before their partial sums are added */
 #define PAR_MIN    32768 /* elements below which a loop is not worth a parallel region */
 #define CLIP_EPS   1e-6  /* as torch.nn.utils.clip_grad_norm_ */
 
@@ -62,53 +63,101 @@ float trn_schedule_lr(const trn_schedule *s, long step) {
     return (float)(s->min_lr + coeff * ((double)s->lr - s->min_lr));
 }
 
-static double sum_squares(const float *x, size_t n) {
-    double total = 0;
-    size_t n_blocks = (n + NORM_BLOCK - 1) / NORM_BLOCK;
-    for (size_t b0 = 0; b0 < n_blocks; b0 += NORM_BATCH) {
-        double part[NORM_BATCH];
-        int batch = (int)(n_blocks - b0 < NORM_BATCH ? n_blocks - b0 : NORM_BATCH);
-#pragma omp parallel for schedule(static) if (batch > 1)
-        for (int b = 0; b < batch; b++) {
-            size_t lo = (b0 + (size_t)b) * NORM_BLOCK;
-            size_t hi = lo + NORM_BLOCK < n ? lo + NORM_BLOCK : n;
-            double acc = 0;
-            /* vector lanes fix the summation order at compile time, not per run */
-#pragma omp simd reduction(+ : acc)
-            for (size_t i = lo; i < hi; i++) acc += (double)x[i] * x[i];
-            part[b] = acc;
-        }
-        for (int b = 0; b < batch; b++) total += part[b];
+/* Which trainable tensor holds global norm block g: the i with first[i] <= g < first[i + 1]. */
+static int norm_block_tensor(const size_t *first, int n, size_t g) {
+    int lo = 0, hi = n; /* first[lo] <= g < first[hi] */
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (first[mid] <= g)
+            lo = mid;
+        else
+            hi = mid;
     }
-    return total;
+    return lo;
 }
 
 int trn_grad_norm(const trn_params *p, double *norm, char *err) {
+    /* Every tensor is cut into blocks of NORM_BLOCK floats; the blocks' sums of squares are
+     * taken on the team (one region for the whole model) and added in order afterwards, so the
+     * norm does not depend on the thread count. first[i] is tensor i's first block; frozen
+     * tensors have none. */
+    size_t *first = malloc(((size_t)p->n + 1) * sizeof *first);
+    double *part = NULL;
+    int rc = -1;
+    if (!first) {
+        rv_fail(err, "gradient norm: out of memory");
+        goto cleanup;
+    }
+    first[0] = 0;
+    for (int i = 0; i < p->n; i++)
+        first[i + 1] =
+            first[i] + (p->specs[i].lr_mult == 0 ? 0 : (p->numel[i] + NORM_BLOCK - 1) / NORM_BLOCK);
+    size_t blocks = first[p->n];
+    part = malloc((blocks ? blocks : 1) * sizeof *part);
+    if (!part) {
+        rv_fail(err, "gradient norm: out of memory for %zu block sums", blocks);
+        goto cleanup;
+    }
+#pragma omp parallel for schedule(static) if (blocks > 1 && trn_threads_team() > 1)
+    for (size_t g = 0; g < blocks; g++) {
+        int i = norm_block_tensor(first, p->n, g);
+        size_t lo = (g - first[i]) * NORM_BLOCK;
+        size_t hi = lo + NORM_BLOCK < p->numel[i] ? lo + NORM_BLOCK : p->numel[i];
+        const float *x = p->grads + p->offset[i];
+        double acc = 0;
+        /* vector lanes fix the summation order at compile time, not per run */
+#pragma omp simd reduction(+ : acc)
+        for (size_t k = lo; k < hi; k++) acc += (double)x[k] * x[k];
+        part[g] = acc;
+    }
     double total = 0;
     for (int i = 0; i < p->n; i++) {
-        if (p->specs[i].lr_mult == 0) continue;
-        double s = sum_squares(p->grads + p->offset[i], p->numel[i]);
+        double s = 0;
+        for (size_t g = first[i]; g < first[i + 1]; g++) s += part[g];
         /* squares of finite floats cannot overflow a double, so a non-finite sum means a NaN
          * or an infinity in this tensor's gradient */
-        if (!isfinite(s))
-            return rv_fail(err, "gradient of tensor '%s' holds NaN or infinity", p->specs[i].name);
+        if (!isfinite(s)) {
+            rv_fail(err, "gradient of tensor '%s' holds NaN or infinity", p->specs[i].name);
+            goto cleanup;
+        }
         total += s;
     }
     *norm = sqrt(total);
-    return 0;
+    rc = 0;
+cleanup:
+    free(first);
+    free(part);
+    return rc;
 }
 
-/* One tensor's update; every scalar is computed once per step by the caller. */
-static void adamw_tensor(float *w, float *g_buf, float *m, float *v, size_t n, float scale,
-                         float beta1, float beta2, float decay_factor, float step_size,
-                         float sqrt_bc2, float eps) {
-#pragma omp parallel for schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float g = g_buf[i] * scale;
-        m[i] = beta1 * m[i] + (1.0f - beta1) * g;
-        v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
-        float denom = sqrtf(v[i]) / sqrt_bc2 + eps;
-        w[i] = w[i] * decay_factor - step_size * (m[i] / denom);
+/* The scalars of one update, computed once per step. */
+typedef struct {
+    float scale, beta1, beta2, sqrt_bc2, eps;
+    double lr, bc1, weight_decay;
+} adamw_scalars;
+
+/* Elements [lo, hi) of the model's buffers, alignment gaps skipped: each tensor's part with its
+ * own learning rate and decay. */
+static void adamw_range(trn_params *p, const adamw_scalars *k, size_t lo, size_t hi) {
+    for (int i = 0; i < p->n; i++) {
+        const trn_tensor_spec *s = &p->specs[i];
+        size_t a = p->offset[i] > lo ? p->offset[i] : lo;
+        size_t b = p->offset[i] + p->numel[i] < hi ? p->offset[i] + p->numel[i] : hi;
+        if (s->lr_mult == 0 || a >= b) continue;
+        double lr_i = k->lr * s->lr_mult;
+        float decay_factor = (float)(s->decay ? 1.0 - lr_i * k->weight_decay : 1.0);
+        float step_size = (float)(lr_i / k->bc1);
+        /* local copies, so the stores below cannot alias them and the loop vectorises */
+        float scale = k->scale, beta1 = k->beta1, beta2 = k->beta2, sqrt_bc2 = k->sqrt_bc2,
+              eps = k->eps;
+        float *w = p->params, *g_buf = p->grads, *m = p->m, *v = p->v;
+        for (size_t j = a; j < b; j++) {
+            float g = g_buf[j] * scale;
+            m[j] = beta1 * m[j] + (1.0f - beta1) * g;
+            v[j] = beta2 * v[j] + (1.0f - beta2) * g * g;
+            float denom = sqrtf(v[j]) / sqrt_bc2 + eps;
+            w[j] = w[j] * decay_factor - step_size * (m[j] / denom);
+        }
     }
 }
 
@@ -122,17 +171,22 @@ int trn_adamw_step(trn_params *p, const trn_adamw_config *c, long step, trn_adam
     if (c->clip_norm > 0 && norm > c->clip_norm) scale = c->clip_norm / (norm + CLIP_EPS);
     double lr = trn_schedule_lr(&c->sched, step);
     double t = (double)step + 1.0;
-    double bc1 = 1.0 - pow(c->beta1, t);
-    double bc2 = 1.0 - pow(c->beta2, t);
-    for (int i = 0; i < p->n; i++) {
-        const trn_tensor_spec *s = &p->specs[i];
-        if (s->lr_mult == 0) continue;
-        double lr_i = lr * s->lr_mult;
-        double decay_factor = s->decay ? 1.0 - lr_i * c->weight_decay : 1.0;
-        size_t o = p->offset[i];
-        adamw_tensor(p->params + o, p->grads + o, p->m + o, p->v + o, p->numel[i], (float)scale,
-                     c->beta1, c->beta2, (float)decay_factor, (float)(lr_i / bc1), (float)sqrt(bc2),
-                     c->eps);
+    adamw_scalars k = {(float)scale,
+                       c->beta1,
+                       c->beta2,
+                       (float)sqrt(1.0 - pow(c->beta2, t)),
+                       c->eps,
+                       lr,
+                       1.0 - pow(c->beta1, t),
+                       c->weight_decay};
+    /* one region for the whole model: thread j of nt takes the j-th contiguous share of the
+     * buffers, whatever tensors it crosses (each element's update is independent) */
+    int team = p->total >= PAR_MIN ? trn_threads_team() : 1;
+#pragma omp parallel num_threads(team) if (team > 1)
+    {
+        size_t lo, hi;
+        trn_threads_share(p->total, &lo, &hi);
+        adamw_range(p, &k, lo, hi);
     }
     if (stats) {
         stats->lr = (float)lr;

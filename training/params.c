@@ -2,11 +2,14 @@
 #include "params.h"
 
 #include "rv.h"
+#include "threads.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define ZERO_PAR_MIN 262144 /* floats below which zeroing the gradients stays on one thread */
 
 static float *alloc_floats(size_t n) {
     /* aligned_alloc wants a size that is a multiple of the alignment; total is. */
@@ -136,7 +139,14 @@ int trn_params_lookup(const trn_params *p, const char *name, trn_view *out, char
 }
 
 void trn_params_zero_grad(trn_params *p) {
-    memset(p->grads, 0, p->total * sizeof(float));
+    /* one contiguous share of the buffer per thread of the team (training/threads.h) */
+    int team = p->total >= ZERO_PAR_MIN ? trn_threads_team() : 1;
+#pragma omp parallel num_threads(team) if (team > 1)
+    {
+        size_t lo, hi;
+        trn_threads_share(p->total, &lo, &hi);
+        memset(p->grads + lo, 0, (hi - lo) * sizeof(float));
+    }
 }
 
 uint64_t trn_params_checksum(const trn_params *p) {

@@ -23,6 +23,10 @@ static int parse_count(const char *var, const char *text, int *out, char *err) {
     return 0;
 }
 
+/* The team size trn_threads_setup chose; a process that never calls it keeps the engine's
+ * loops serial whatever OpenMP's default would be (ranks × threads must not exceed the cores). */
+static int team_size = 1;
+
 int trn_threads_setup(int config_threads, trn_threads_info *info, char *err) {
     static const char *vars[] = {"REVEAL_THREADS", "OPENBLAS_NUM_THREADS"};
     info->requested = 1;
@@ -42,15 +46,19 @@ int trn_threads_setup(int config_threads, trn_threads_info *info, char *err) {
             break;
         }
     }
-    openblas_set_num_threads(info->requested);
-    info->blas_threads = openblas_get_num_threads();
-    info->blas_parallel = openblas_get_parallel();
 #ifdef _OPENMP
+    /* One pool: the engine's OpenMP team splits the matmuls and the elementwise loops, and
+     * OpenBLAS runs each call on the calling thread (training/layer_impl.h). */
+    openblas_set_num_threads(1);
     omp_set_num_threads(info->requested);
     info->omp_threads = omp_get_max_threads();
+    team_size = info->requested;
 #else
+    openblas_set_num_threads(info->requested);
     info->omp_threads = 0;
 #endif
+    info->blas_threads = openblas_get_num_threads();
+    info->blas_parallel = openblas_get_parallel();
     info->cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     return 0;
 }
@@ -64,4 +72,23 @@ void trn_threads_describe(const trn_threads_info *info, char *buf, int n) {
     if (info->omp_threads > 0) snprintf(omp, sizeof omp, "%d", info->omp_threads);
     snprintf(buf, (size_t)n, "threads %d (from %s): OpenBLAS %d (%s), OpenMP %s, %d cores",
              info->requested, info->source, info->blas_threads, kind, omp, info->cores);
+}
+
+int trn_threads_team(void) {
+#ifdef _OPENMP
+    if (team_size == 1 || omp_in_parallel() || openblas_get_num_threads() != 1) return 1;
+    int n = omp_get_max_threads();
+    return n < team_size ? n : team_size;
+#else
+    return 1;
+#endif
+}
+
+void trn_threads_share(size_t n, size_t *lo, size_t *hi) {
+    size_t j = 0, nt = 1;
+#ifdef _OPENMP
+    j = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+#endif
+    *lo = n / nt * j;
+    *hi = j + 1 == nt ? n : n / nt * (j + 1);
 }

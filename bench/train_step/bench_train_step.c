@@ -566,7 +566,7 @@ static void loadavg(char *buf, size_t n) {
     buf[strcspn(buf, "\n")] = 0;
 }
 
-static int run(model *m, int steps, int warmup, int ref_reps, char *err) {
+static int run(model *m, int steps, int warmup, int ref_reps, int threads, char *err) {
     trn_adamw_config ac;
     adamw_config(&ac);
     gemm_plan pl;
@@ -608,8 +608,13 @@ static int run(model *m, int steps, int warmup, int ref_reps, char *err) {
         printf("RESULT c_step_ms=%.2f c_cpu_ms=%.2f flops=%.6g\n", step * 1e3, cpu * 1e3, flops);
         return 0;
     }
+    /* the reference is OpenBLAS threading each call itself at the step's thread count (the
+     * engine's step runs OpenBLAS single-threaded under its own OpenMP team, threads.h) */
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(threads);
     double ref_cpu, best, best_cpu;
     double ref = plan_time(&pl, ref_reps, &ref_cpu, &best, &best_cpu);
+    openblas_set_num_threads(blas_threads);
     loadavg(load, sizeof load);
     printf(
         "sgemm alone on the step's %d shapes: %.1f ms, %.1f GFLOP/s (cpu %.1f ms, %.1f GFLOP/s); "
@@ -673,7 +678,8 @@ int main(int argc, char **argv) {
     printf("bench_train_step: %s\n", desc);
     model m;
     int rc = model_build(&m, err);
-    if (!rc) rc = dump ? dump_step(&m, dump, err) : run(&m, steps, warmup, ref_reps, err);
+    if (!rc)
+        rc = dump ? dump_step(&m, dump, err) : run(&m, steps, warmup, ref_reps, ti.requested, err);
     if (rc) fprintf(stderr, "bench_train_step: %s\n", err);
     model_free(&m);
     return rc ? 1 : 0;

@@ -13,8 +13,10 @@
 #    weights of one step; torch_step.py check replays that step in PyTorch float64 and float32
 #    and prints the differences (the run stops if the C step is off).
 # 2. Each side's thread set-ups are tried briefly and its fastest is kept: the engine with
-#    OPENBLAS_NUM_THREADS 1 or 2; PyTorch with 1 or 2 intra-op threads × OPENBLAS_NUM_THREADS
-#    1 or 2, eager or torch.jit.trace.
+#    OPENBLAS_NUM_THREADS 1 or 2 (2 = a team of 2 OpenMP threads, training/threads.h), the
+#    latter also with OMP_WAIT_POLICY=passive (waiting threads sleep instead of spinning: slower
+#    on idle cores, far faster when other jobs share them); PyTorch with 1 or 2 intra-op
+#    threads × OPENBLAS_NUM_THREADS 1 or 2, eager or torch.jit.trace.
 # 3. ROUNDS rounds alternate the two programs, so a change of the machine's load hits both;
 #    the ratio is taken per round and its median reported, with the load beside each round.
 #    Wall time is the figure; process CPU time is printed beside it because on a loaded machine
@@ -34,8 +36,11 @@ $py -c 'import torch' 2>/dev/null || { echo "run.sh: $py has no torch (apt-get i
 value() { grep '^RESULT' <<<"$2" | grep -o "\b$1=[^ ]*" | head -1 | cut -d= -f2; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
-# c_run OPENBLAS_THREADS STEPS WARMUP SGEMM_REPS
-c_run() { OPENBLAS_NUM_THREADS=$1 OMP_NUM_THREADS=$1 "$bin" --steps "$2" --warmup "$3" --sgemm-reps "$4"; }
+# c_run OPENBLAS_THREADS STEPS WARMUP SGEMM_REPS [OMP_WAIT_POLICY]
+c_run() {
+  env OPENBLAS_NUM_THREADS="$1" OMP_NUM_THREADS="$1" ${5:+OMP_WAIT_POLICY=$5} \
+    "$bin" --steps "$2" --warmup "$3" --sgemm-reps "$4"
+}
 # torch_run TORCH_THREADS OPENBLAS_THREADS JIT STEPS WARMUP
 torch_run() {
   OPENBLAS_NUM_THREADS=$2 OMP_NUM_THREADS=$1 $py "$here/torch_step.py" "$DUMP" time \
@@ -49,12 +54,16 @@ echo "== correctness: one step from identical weights"
 OPENBLAS_NUM_THREADS=1 $py "$here/torch_step.py" "$DUMP" check
 
 echo "== thread set-ups, $SEARCH_STEPS steps each after 1 warm-up (median ms)"
-best_c= c_threads=
-for t in 1 2; do
-  ms=$(value c_step_ms "$(c_run $t "$SEARCH_STEPS" 1 0)")
-  echo "  engine  OPENBLAS_NUM_THREADS=$t: $ms ms (load $(load))"
-  if [[ -z $best_c ]] || awk "BEGIN{exit !($ms < $best_c)}"; then best_c=$ms c_threads=$t; fi
+best_c= c_threads= c_wait=
+for cfg in "1" "2" "2 passive"; do
+  read -r t wait <<<"$cfg"
+  ms=$(value c_step_ms "$(c_run "$t" "$SEARCH_STEPS" 1 0 "$wait")")
+  echo "  engine  OPENBLAS_NUM_THREADS=$t${wait:+ OMP_WAIT_POLICY=$wait}: $ms ms (load $(load))"
+  if [[ -z $best_c ]] || awk "BEGIN{exit !($ms < $best_c)}"; then
+    best_c=$ms c_threads=$t c_wait=$wait
+  fi
 done
+c_desc="engine OPENBLAS_NUM_THREADS=$c_threads${c_wait:+ OMP_WAIT_POLICY=$c_wait}"
 best_t= t_cfg=
 for cfg in "1 1 0" "2 1 0" "2 2 0" "1 2 0" "1 1 1" "2 1 1"; do
   read -r tt ob jit <<<"$cfg"
@@ -64,14 +73,14 @@ for cfg in "1 1 0" "2 1 0" "2 2 0" "1 2 0" "1 1 1" "2 1 1"; do
 done
 read -r tt ob jit <<<"$t_cfg"
 t_desc="PyTorch: $tt threads, OPENBLAS_NUM_THREADS=$ob, jit $([[ $jit == 1 ]] && echo trace || echo off)"
-echo "== kept: engine OPENBLAS_NUM_THREADS=$c_threads; $t_desc"
+echo "== kept: $c_desc; $t_desc"
 
 echo "== $ROUNDS rounds of $STEPS steps after $WARMUP warm-ups, engine then PyTorch"
 c_all=() t_all=() c_cpu=() t_cpu=() ratios=() cpu_ratios=() c_out=
 for r in $(seq 1 "$ROUNDS"); do
   reps=0
   [[ $r == "$ROUNDS" ]] && reps=5 # the sgemm reference once, in the last round
-  c_out=$(c_run "$c_threads" "$STEPS" "$WARMUP" "$reps")
+  c_out=$(c_run "$c_threads" "$STEPS" "$WARMUP" "$reps" "$c_wait")
   c_ms=$(value c_step_ms "$c_out") c_cms=$(value c_cpu_ms "$c_out")
   l1=$(load)
   t_out=$(torch_run $tt $ob $jit "$STEPS" "$WARMUP")
@@ -101,4 +110,4 @@ printf '  %-52s %14s %14s\n' "sgemm on the step's shapes, GFLOP/s (wall, CPU)" \
   "$(value sgemm_shapes_gflops "$c_out")" "$(value sgemm_shapes_cpu_gflops "$c_out")"
 printf '  %-52s %14s %14s\n' "sgemm, best of the step's shapes, GFLOP/s (wall, CPU)" \
   "$(value sgemm_best_gflops "$c_out")" "$(value sgemm_best_cpu_gflops "$c_out")"
-echo "  engine OPENBLAS_NUM_THREADS=$c_threads; $t_desc"
+echo "  $c_desc; $t_desc"
