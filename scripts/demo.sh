@@ -56,7 +56,7 @@ $reveal inspect --store "$out/stores/flags-kg" --key "$(head -1 "$data/kg.jsonl"
 echo "== counterfactual edit rounds for training (tools/flags/counterfactual.py)"
 for i in $(seq 1 "$rounds"); do
   /usr/bin/python3 tools/flags/counterfactual.py --data "$data" --out "$out/rounds/r$(printf %02d "$i")" \
-    --seed "$i" --fraction 0.5 >/dev/null
+    --seed "$i" --fraction 0.5 --invent 0.5 >/dev/null
 done
 st=$(cd "$out/stores" && pwd)
 cat >"$out/layout.json" <<J
@@ -68,7 +68,7 @@ J
 cat >"$out/train.json" <<J
 {"data": {"layout": "$out/layout.json", "train": "$data/vqa_train.jsonl"},
  "tokenizer": {"vocab": 3000},
- "model": {"image_size": 32, "patch": 8, "text_max": 20, "answer_max": 10, "head_pool": true,
+ "model": {"image_size": 32, "patch": 8, "text_max": 20, "answer_max": 10, "head_pool": true, "latents": 16,
            "tau_scale": 10},
  "train": {"batch": 32, "steps": $steps, "warm_steps": $warm, "topk": 4, "log_every": 100,
            "refresh_every": 200, "edits": "$out/rounds", "edit_every": 50, "ckpt_every": 1000}}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# bench/flags_ablation/run.sh — the ablation table of docs/results.md ("What made the
+# difference"): the flags demo's data, config and budget, trained in one process per variant,
+# then refreshed and evaluated on the dev set. Each variant is NAME:INVENT[:KEY=VALUE,...]
+# (INVENT: counterfactual.py --invent share; KEY=VALUE: `reveal train --set` overrides).
+#   bench/flags_ablation/run.sh DATA OUT [VARIANT...]
+#   default variants: the table's rows, e.g. both16:0.5:model.latents=16
+# DATA is a full tools/flags/build.sh output; needs a built reveal (REVEAL_BIN, default
+# build/cli/reveal). One variant is ~10 min on an idle 2-core machine; run two at a time at most.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+data=$(cd "$1" && pwd) out=$2
+shift 2
+variants=("$@")
+[[ ${#variants[@]} -gt 0 ]] || variants=(before:0 invented:0.5 latents16:0:model.latents=16
+    both8:0.5:model.latents=8 both8dec2:0.5:model.latents=8,model.decoder_blocks=2
+    both16:0.5:model.latents=16)
+reveal=$(realpath "${REVEAL_BIN:-build/cli/reveal}")
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+if [[ ! -e "$out/stores/ready" ]]; then
+    for src in image_text:image-text kg:kg text:text qa:qa; do
+        "$reveal" ingest --type "${src##*:}" --input "$data/${src%%:*}.jsonl" \
+            --store "$out/stores/flags-${src%%:*}" --name "flags-${src%%:*}" --quiet >/dev/null
+    done
+    touch "$out/stores/ready"
+fi
+printf '%-12s %8s %8s %8s %8s %8s %8s %8s\n' variant memory removed capital tld calling demonym recall
+for v in "${variants[@]}"; do
+    IFS=: read -r name invent sets <<<"$v"
+    d=$out/$name
+    rm -rf "$d" && mkdir -p "$d"
+    # each variant refreshes its own copy: `reveal refresh` writes the stores it is given
+    cp -r "$out/stores" "$d/stores"
+    cat >"$d/layout.json" <<J
+{"sources": [{"name": "image_text", "type": "image-text", "stores": ["$d/stores/flags-image_text"]},
+             {"name": "kg", "type": "kg", "stores": ["$d/stores/flags-kg"]},
+             {"name": "qa", "type": "qa", "stores": ["$d/stores/flags-qa"]},
+             {"name": "text", "type": "text", "stores": ["$d/stores/flags-text"]}]}
+J
+    for i in $(seq 1 16); do
+        /usr/bin/python3 tools/flags/counterfactual.py --data "$data" --out "$d/rounds/r$(printf %02d "$i")" \
+            --seed "$i" --fraction 0.5 --invent "$invent" >/dev/null
+    done
+    cat >"$d/train.json" <<J
+{"data": {"layout": "$d/layout.json", "train": "$data/vqa_train.jsonl"},
+ "tokenizer": {"vocab": 3000},
+ "model": {"image_size": 32, "patch": 8, "text_max": 20, "answer_max": 10, "head_pool": true,
+           "tau_scale": 10},
+ "train": {"batch": 32, "steps": 3000, "warm_steps": 1500, "topk": 4, "log_every": 100,
+           "refresh_every": 200, "edits": "$d/rounds", "edit_every": 50, "ckpt_every": 1000}}
+J
+    args=()
+    IFS=, read -ra kv <<<"${sets:-}"
+    for s in "${kv[@]}"; do args+=(--set "$s"); done
+    "$reveal" train --config "$d/train.json" --run-dir "$d/run" --resume never "${args[@]}" >"$d/train.log" 2>&1
+    ck=$(ls -d "$d"/run/checkpoints/step-* | tail -1)
+    "$reveal" refresh --checkpoint "$ck" >"$d/refresh.log" 2>&1
+    "$reveal" eval --checkpoint "$ck" --data "$data/vqa_dev.jsonl" --json "$d/eval.json" >"$d/eval.txt" 2>/dev/null
+    /usr/bin/python3 - "$name" "$d/eval.json" <<'P'
+import json, sys
+d = json.load(open(sys.argv[2]))
+t, r = d["by_type"]["per_type"], d["by_type_memory_removed"]["per_type"]
+cell = lambda k: "%.0f/%.0f" % (100 * t[k]["accuracy"], 100 * r[k]["accuracy"])
+print("%-12s %8.1f %8.1f %8s %8s %8s %8s %8.3f" % (sys.argv[1], 100 * d["accuracy"], 100 * d["accuracy_memory_removed"],
+      cell("capital"), cell("tld"), cell("calling_code"), cell("demonym"), d["recall"]))
+P
+done
