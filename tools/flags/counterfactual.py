@@ -53,11 +53,16 @@ def load(data, name):
         raise BuildError(f"{path}: {e}") from e
 
 
+def item_keys(fact, source):
+    """The keys of the fact's items in one source, in facts.jsonl order."""
+    return [i["key"] for i in fact["items"] if i["source"] == source]
+
+
 def statement_of(donor, items):
     """What a donor fact states: its answers, its KG objects (in item order), its QA answer."""
-    keys = lambda s: [i["key"] for i in donor["items"] if i["source"] == s]  # noqa: E731
     return dict(origin=donor["country"], answer=donor["answer"], answers=donor["answers"],
-                kg=[items["kg"][k]["object"] for k in keys("kg")], qa=items["qa"][keys("qa")[0]]["answer"])
+                kg=[items["kg"][k]["object"] for k in item_keys(donor, "kg")],
+                qa=items["qa"][item_keys(donor, "qa")[0]]["answer"])
 
 
 RUN = re.compile(r"\d+|[^\W\d_]+|.", re.S)
@@ -112,10 +117,10 @@ def choose_edits(facts, items, seed, fraction, invent):
     pairs = []
     relations = sorted({f["relation"] for f in facts})
     for relation in relations:
-        pool_facts = [f for f in facts if f["relation"] == relation and f["split"] == "train" and f["supported"]]
-        open_vocabulary = len({f["answer"].casefold() for f in pool_facts}) >= OPEN_VOCABULARY * len(pool_facts)
-        rng.shuffle(pool_facts)
-        chosen = pool_facts[: int(round(fraction * len(pool_facts)))]
+        candidates = [f for f in facts if f["relation"] == relation and f["split"] == "train" and f["supported"]]
+        open_vocabulary = len({f["answer"].casefold() for f in candidates}) >= OPEN_VOCABULARY * len(candidates)
+        rng.shuffle(candidates)
+        chosen = candidates[: int(round(fraction * len(candidates)))]
         for i, fact in enumerate(chosen):
             if invent > 0 and open_vocabulary and rng.random() < invent:
                 statement = invented(fact, items, pool, rng)
@@ -135,14 +140,13 @@ def rewrite(items, pairs):
 
     new_answers = {}
     for fact, statement in pairs:
-        keys = lambda s: [i["key"] for i in fact["items"] if i["source"] == s]  # noqa: E731
         written = []
-        for i, key in enumerate(keys("kg")):
+        for i, key in enumerate(item_keys(fact, "kg")):
             item = current("kg", key)
             item["object"] = statement["kg"][min(i, len(statement["kg"]) - 1)]
             edited[("kg", key)] = item
             written.append(item["object"])
-        for key in keys("qa"):
+        for key in item_keys(fact, "qa"):
             item = current("qa", key)
             item["answer"] = statement["qa"]
             edited[("qa", key)] = item
@@ -151,7 +155,7 @@ def rewrite(items, pairs):
         # and the inserted answer is never matched again.
         old = answer_pattern("|".join(re.escape(a) for a in sorted(fact["answers"], key=len, reverse=True)),
                              literal=False)
-        for key in keys("text"):
+        for key in item_keys(fact, "text"):
             item = current("text", key)
             item["text"] = old.sub(lambda _: statement["answer"], item["text"])
             edited[("text", key)] = item
