@@ -9,6 +9,7 @@
 # REVEAL_BIN=path skips the set-up and uses that binary (the test of --quick does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tools/flags/job.sh
 quick=()
 steps=${DEMO_STEPS:-3000} warm=1500 rounds=16
 if [[ "${1:-}" == "--quick" ]]; then
@@ -54,25 +55,8 @@ $reveal inspect --store "$out/stores/flags-kg" --key "$(head -1 "$data/kg.jsonl"
   /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
 
 echo "== counterfactual edit rounds for training (tools/flags/counterfactual.py)"
-for i in $(seq 1 "$rounds"); do
-  /usr/bin/python3 tools/flags/counterfactual.py --data "$data" --out "$out/rounds/r$(printf %02d "$i")" \
-    --seed "$i" --fraction 0.5 --invent 0.5 >/dev/null
-done
-st=$(cd "$out/stores" && pwd)
-cat >"$out/layout.json" <<J
-{"sources": [{"name": "image_text", "type": "image-text", "stores": ["$st/flags-image_text"]},
-             {"name": "kg", "type": "kg", "stores": ["$st/flags-kg"]},
-             {"name": "qa", "type": "qa", "stores": ["$st/flags-qa"]},
-             {"name": "text", "type": "text", "stores": ["$st/flags-text"]}]}
-J
-cat >"$out/train.json" <<J
-{"data": {"layout": "$out/layout.json", "train": "$data/vqa_train.jsonl"},
- "tokenizer": {"vocab": 3000},
- "model": {"image_size": 32, "patch": 8, "text_max": 20, "answer_max": 10, "head_pool": true, "latents": 16,
-           "tau_scale": 10},
- "train": {"batch": 32, "steps": $steps, "warm_steps": $warm, "topk": 4, "log_every": 100,
-           "refresh_every": 200, "edits": "$out/rounds", "edit_every": 50, "ckpt_every": 1000}}
-J
+flags_edit_rounds "$data" "$out" "$rounds" 0.5
+flags_job_files "$out" "$out/stores" "$data" "$steps" "$warm"
 
 echo "== training: mpirun -np 5 (rank 0 + one worker per store), $steps updates (docs/train.md)"
 mpirun --oversubscribe -np 5 "$reveal" train --config "$out/train.json" --run-dir "$out/run" \

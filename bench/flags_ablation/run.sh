@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # bench/flags_ablation/run.sh — the ablation table of docs/results.md ("What made the
-# difference"): the flags demo's data, config and budget, trained in one process per variant,
-# then refreshed and evaluated on the dev set. Each variant is NAME:INVENT[:KEY=VALUE,...]
+# difference"): the flags demo's data, config (tools/flags/job.sh) and budget, trained in one
+# process per variant, then refreshed and evaluated on the dev set. Each variant is NAME:INVENT[:KEY=VALUE,...]
 # (INVENT: counterfactual.py --invent share; KEY=VALUE: `reveal train --set` overrides).
 #   bench/flags_ablation/run.sh DATA OUT [VARIANT...]
-#   default variants: the table's rows, e.g. both16:0.5:model.latents=16
+#   default variants: the table's rows, e.g. both8:0.5:model.latents=8
 # DATA is a full tools/flags/build.sh output; needs a built reveal (REVEAL_BIN, default
 # build/cli/reveal). One variant is ~10 min on an idle 2-core machine; run two at a time at most.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source tools/flags/job.sh
 data=$(cd "$1" && pwd) out=$2
 shift 2
 variants=("$@")
-[[ ${#variants[@]} -gt 0 ]] || variants=(before:0 invented:0.5 latents16:0:model.latents=16
-    both8:0.5:model.latents=8 both8dec2:0.5:model.latents=8,model.decoder_blocks=2
-    both16:0.5:model.latents=16)
+[[ ${#variants[@]} -gt 0 ]] || variants=(before:0:model.latents=4 invented:0.5:model.latents=4
+    latents16:0 both8:0.5:model.latents=8 both8dec2:0.5:model.latents=8,model.decoder_blocks=2
+    both16:0.5 both16s2:0.5:model.seed=2,train.seed=2 both32:0.5:model.latents=32)
 reveal=$(realpath "${REVEAL_BIN:-build/cli/reveal}")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 mkdir -p "$out"
@@ -33,24 +34,8 @@ for v in "${variants[@]}"; do
     rm -rf "$d" && mkdir -p "$d"
     # each variant refreshes its own copy: `reveal refresh` writes the stores it is given
     cp -r "$out/stores" "$d/stores"
-    cat >"$d/layout.json" <<J
-{"sources": [{"name": "image_text", "type": "image-text", "stores": ["$d/stores/flags-image_text"]},
-             {"name": "kg", "type": "kg", "stores": ["$d/stores/flags-kg"]},
-             {"name": "qa", "type": "qa", "stores": ["$d/stores/flags-qa"]},
-             {"name": "text", "type": "text", "stores": ["$d/stores/flags-text"]}]}
-J
-    for i in $(seq 1 16); do
-        /usr/bin/python3 tools/flags/counterfactual.py --data "$data" --out "$d/rounds/r$(printf %02d "$i")" \
-            --seed "$i" --fraction 0.5 --invent "$invent" >/dev/null
-    done
-    cat >"$d/train.json" <<J
-{"data": {"layout": "$d/layout.json", "train": "$data/vqa_train.jsonl"},
- "tokenizer": {"vocab": 3000},
- "model": {"image_size": 32, "patch": 8, "text_max": 20, "answer_max": 10, "head_pool": true,
-           "tau_scale": 10},
- "train": {"batch": 32, "steps": 3000, "warm_steps": 1500, "topk": 4, "log_every": 100,
-           "refresh_every": 200, "edits": "$d/rounds", "edit_every": 50, "ckpt_every": 1000}}
-J
+    flags_edit_rounds "$data" "$d" 16 "$invent"
+    flags_job_files "$d" "$d/stores" "$data" 3000 1500
     args=()
     IFS=, read -ra kv <<<"${sets:-}"
     for s in "${kv[@]}"; do args+=(--set "$s"); done
