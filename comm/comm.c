@@ -329,6 +329,27 @@ void comm_msg_free(comm_msg *m) {
     m->msg = NULL;
 }
 
+int comm_wait(comm *c, MPI_Request *req, double timeout_s, const char *what, char *err) {
+    if (check_usable(c, err)) return -1;
+    char text[MPI_MAX_ERROR_STRING];
+    double start = rv_now();
+    long pause = 20000;
+    for (;;) {
+        int done = 0;
+        int rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) return rv_fail(err, "%s: %s", what, mpi_text(rc, text));
+        if (done) return 0;
+        if (timeout_s > 0 && rv_now() - start > timeout_s) {
+            rv_fail(err, "%s did not complete within %.1f s (a rank lost or hung)", what,
+                    timeout_s);
+            c->broken = 1;
+            snprintf(c->broken_why, sizeof c->broken_why, "%s", err ? err : what);
+            return -1;
+        }
+        poll_pause(&pause);
+    }
+}
+
 int comm_agree(comm *c, const char *mine, char *err) {
     char own[RV_ERR_MAX] = "", verdict[RV_ERR_MAX] = "";
     if (mine) snprintf(own, sizeof own, "%s", mine);

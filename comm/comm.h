@@ -89,6 +89,13 @@ int comm_send_bytes(comm *c, int dest, comm_kind kind, const void *buf, size_t n
 int comm_recv(comm *c, int source, unsigned kinds, double timeout_s, comm_msg *out, char *err);
 void comm_msg_free(comm_msg *m);
 
+/* Waits for a non-blocking operation on this communicator (a collective the caller started,
+ * e.g. MPI_Iallreduce) by polling with short sleeps, as the receives do: a rank that waits
+ * gives its core to the ranks still computing, which matters when ranks outnumber cores.
+ * `what` names the operation in errors. timeout_s > 0 bounds the wait; on a timeout the
+ * request cannot be taken back, so the communicator is left broken. */
+int comm_wait(comm *c, MPI_Request *req, double timeout_s, const char *what, char *err);
+
 /* Collective set-up verdict: every rank passes its own failure (NULL or "" when it is fine).
  * Returns 0 when every rank is fine. Otherwise rank 0 returns -1 with err naming each
  * failing rank and its reason (the one message to print), and the other ranks return 1 with

@@ -346,9 +346,13 @@ int tr_allreduce_grads(tr_job *j, char *err) {
     size_t total = j->model.params.total, bucket = (size_t)1 << 22;
     for (size_t off = 0; off < total; off += bucket) {
         int n = (int)(total - off < bucket ? total - off : bucket);
-        if (MPI_Allreduce(MPI_IN_PLACE, g + off, n, MPI_FLOAT, MPI_SUM, comm_mpi(j->c)) !=
+        MPI_Request req;
+        char what[64];
+        snprintf(what, sizeof what, "the gradient all-reduce of step %ld", j->step);
+        if (MPI_Iallreduce(MPI_IN_PLACE, g + off, n, MPI_FLOAT, MPI_SUM, comm_mpi(j->c), &req) !=
             MPI_SUCCESS)
-            return rv_fail(err, "gradient all-reduce failed at step %ld", j->step);
+            return rv_fail(err, "%s failed to start", what);
+        if (comm_wait(j->c, &req, j->timeout_s, what, err)) return -1;
     }
     return 0;
 }

@@ -280,8 +280,11 @@ static int coordinate(tr_job *j, job_run *run, const char *config_json, char *er
             if (tr_edits_apply(j, j->step, 1, err)) return TR_EXIT_FAIL;
             edit_ms = 1e3 * (rv_now() - t0);
         }
+        /* also at the first memory-training update: until then the memory holds vectors of
+         * the encoder as it was at the start (or at the last edit), and retrieval over them
+         * finds little */
         if (j->cfg.refresh_every > 0 && j->step > 0 && j->step >= j->cfg.warm_steps &&
-            j->step % j->cfg.refresh_every == 0) {
+            (j->step % j->cfg.refresh_every == 0 || j->step == j->cfg.warm_steps)) {
             t0 = rv_now();
             if (tr_control(j, REVEAL__CONTROL_COMMAND__REFRESH, (uint64_t)j->step, NULL, err))
                 return TR_EXIT_FAIL;
