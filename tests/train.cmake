@@ -2,7 +2,7 @@
 # docs/train.md). Each test is a script in tests/train/ that builds a small world into its own
 # directory, runs the command and checks curves, exit codes and messages.
 find_program(RV_MPIRUN NAMES mpirun mpiexec REQUIRED)
-foreach(t equiv resume kill layout)
+foreach(t equiv resume kill stop layout)
   rv_add_test(NAME mpi_train_${t}
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/train/${t}.sh ${CMAKE_CURRENT_BINARY_DIR}/train_${t}
     LABELS mpi TIMEOUT 300 PROCESSORS 2)

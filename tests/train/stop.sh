@@ -1,0 +1,42 @@
+#!/bin/bash
+# tests/train/stop.sh — mpi_train_stop: a worker that stops answering (SIGSTOP: alive, so MPI
+# does not end the job) mid-run makes the job end non-zero within its timeout_s plus a margin,
+# with a message saying what was not completed within how long — wherever the ranks were
+# waiting: a send or a reply, or the gradient all-reduce (whose wait is bounded too: the ranks
+# already in it report it, e.g. "the gradient all-reduce of step 14 did not complete within 3.0 s").
+. "$(dirname "$0")/lib.sh"
+W=${1:?usage: stop.sh WORKDIR}
+make_world "$W"
+rm -rf "$W"/st_*
+"$MPIRUN" --oversubscribe -np 4 "$REVEAL_BIN" train --run-dir "$W/st_run" --config "$W/tiny.json" \
+    --set train.steps=400 --set train.timeout_s=3 --resume never >"$W/st_run.log" 2>&1 &
+mp=$!
+for _ in $(seq 1 1200); do
+    n=0; [ -f "$W/st_run/metrics.jsonl" ] && n=$(wc -l <"$W/st_run/metrics.jsonl")
+    [ "$n" -ge 12 ] && break
+    sleep 0.05
+done
+victim=
+for p in $(pgrep -x reveal); do
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--run-dir $W/st_run " || continue
+    r=$(tr '\0' '\n' <"/proc/$p/environ" | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
+    [ "$r" = 2 ] && victim=$p
+done
+[ -n "$victim" ] || { echo "FAIL: rank 2 not found"; kill $mp; exit 1; }
+t0=$(date +%s.%N)
+kill -STOP "$victim"
+set +e
+timeout 60 tail --pid=$mp -f /dev/null
+hung=$?
+kill -CONT "$victim" 2>/dev/null
+[ $hung = 0 ] || kill -9 $mp 2>/dev/null
+wait $mp
+code=$?
+set -e
+t1=$(date +%s.%N)
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+echo "after SIGSTOP of rank 2 (pid $victim): exit $code in $secs s"
+grep -h "within 3.0 s" "$W/st_run.log" | head -3
+[ $hung = 0 ] || { echo "FAIL: the job was still running 60 s later"; exit 1; }
+[ "$code" != 0 ] || { echo "FAIL: the job exited 0"; exit 1; }
+grep -q "within 3.0 s" "$W/st_run.log" || { echo "FAIL: no message naming the 3 s wait"; exit 1; }
