@@ -294,13 +294,5 @@ int main(void) {
     test_omega_off(&m);
     test_encodings(&m);
     rvm_model_free(&m);
-    /* value tokens taken from the items' texts: values still independent of the batch (the
-     * positions past an item's text are zeros whatever the batch's longest text) */
-    c.latents = 4;
-    c.value_tokens = 2;
-    REQUIRE(rvm_model_init(&m, &c, err) == 0);
-    test_encodings(&m);
-    test_retrieval(&m);
-    rvm_model_free(&m);
     return check_report("model_shapes");
 }

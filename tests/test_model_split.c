@@ -376,16 +376,6 @@ int main(void) {
     test_finite_differences(&c, params, np);
     test_errors(&c);
     free(params);
-    /* value tokens from the items' texts: the split encoding's gradient reaches b through them
-     * (the step's dkey / dvalue do not depend on how values were made: checked above) */
-    c.latents = 4;
-    c.value_tokens = 2;
-    params = test_params(&c, &np);
-    test_equivalence_f(&c, params, np);
-    test_equivalence_d(&c, params, np);
-    test_encode_grad_f(&c, params, np);
-    test_encode_grad_d(&c, params, np);
-    free(params);
     return check_report("model_split");
 }
 

@@ -29,8 +29,6 @@ static const job_field fields[] = {
     F("model.fusion_blocks", JOB_INT, fusion_blocks, 1, 64, "attentive-fusion blocks"),
     F("model.decoder_blocks", JOB_INT, decoder_blocks, 1, 64, "decoder blocks"),
     F("model.latents", JOB_INT, latents, 1, 256, "c: value tokens per item"),
-    F("model.value_tokens", JOB_INT, value_tokens, 0, 255,
-      "of the c, the item's first text tokens (the rest Perceiver latents)"),
     F("model.key_dim", JOB_INT, key_dim, 1, 4096, "dk: key width"),
     F("model.tau_scale", JOB_FLOAT, tau_scale, 1e-3, 1e3, "1/tau = tau_scale·sigmoid(theta)"),
     F("model.con_weight", JOB_FLOAT, con_weight, 0, 1, "r: weight of the contrastive loss"),
@@ -87,7 +85,6 @@ void tr_config_default(tr_config *c) {
     c->fusion_blocks = m.fusion_blocks;
     c->decoder_blocks = m.decoder_blocks;
     c->latents = m.latents;
-    c->value_tokens = m.value_tokens;
     c->key_dim = m.key_dim;
     c->tau_scale = m.tau_scale;
     c->con_weight = m.con_weight;
@@ -176,7 +173,6 @@ void tr_model_config(const tr_config *c, rvm_config *m) {
     m->fusion_blocks = (int)c->fusion_blocks;
     m->decoder_blocks = (int)c->decoder_blocks;
     m->latents = (int)c->latents;
-    m->value_tokens = (int)c->value_tokens;
     m->key_dim = (int)c->key_dim;
     m->tau_scale = (float)c->tau_scale;
     m->con_weight = (float)c->con_weight;

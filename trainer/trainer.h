@@ -46,7 +46,7 @@ typedef struct {
     long vocab;               /* tokenizer.vocab: SentencePiece pieces */
     /* model.* (rvm_config) */
     long width, heads, mlp_hidden, image_size, patch, text_max, answer_max;
-    long vit_blocks, text_blocks, head_blocks, fusion_blocks, decoder_blocks, latents, value_tokens, key_dim;
+    long vit_blocks, text_blocks, head_blocks, fusion_blocks, decoder_blocks, latents, key_dim;
     double tau_scale, con_weight, con_tau, dis_weight, gap_weight, label_smoothing;
     int uniform_gate, omega_off, head_pool;
     long model_seed;

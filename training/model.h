@@ -52,9 +52,6 @@ typedef struct {
     int fusion_blocks;  /* L_fuse */
     int decoder_blocks; /* L_dec */
     int latents;        /* c: value tokens per item */
-    int value_tokens;   /* of the c, how many are the item's first text tokens as encoded in
-                           b(z) (after BOS) rather than Perceiver latents: a direct path for
-                           copying names out of memory (docs/model.md, "Value tokens") */
     int key_dim;        /* dk */
     int sources;        /* S: knowledge sources the gate chooses among */
     int bos_id, eos_id; /* special token ids (the project tokenizer: BOS 1, EOS 2) */

@@ -432,8 +432,10 @@ int RVM(encode_items)(RVM(model) * m, const rvm_input *items, int n, float *keys
     struct RVM(state) *st = m->st;
     if (keys)
         for (size_t i = 0; i < (size_t)n * c->key_dim; i++) keys[i] = (float)st->kh.out[i];
-    if (values)
-        for (size_t i = 0; i < (size_t)n * c->latents * c->width; i++) values[i] = (float)st->vh.V[i];
+    if (values) {
+        const real *V = st->vh.st.x[st->vh.st.L];
+        for (size_t i = 0; i < (size_t)n * c->latents * c->width; i++) values[i] = (float)V[i];
+    }
     return 0;
 }
 

@@ -143,7 +143,7 @@ static void walk(walker *k, RVM(weights) * w) {
     stack_tensors(k, w->khead, c->head_blocks, "khead", 0, 0);
     tensor(k, &w->k_ln, "khead.ln", d, 0, INIT_ONES);
     tensor(k, &w->w_o, "proj.wo", c->key_dim, d, 1.0 / sqrt((double)d));
-    tensor(k, &w->latents, "vhead.latents", c->latents - c->value_tokens, d, EMBED_STD);
+    tensor(k, &w->latents, "vhead.latents", c->latents, d, EMBED_STD);
     stack_tensors(k, w->vhead, c->head_blocks, "vhead", 1, 1);
     tensor(k, &w->gate_w, "gate.w", c->sources, c->key_dim, 1.0 / sqrt((double)c->key_dim));
     tensor(k, &w->gate_b, "gate.b", c->sources, 0, INIT_ZERO);
@@ -216,11 +216,6 @@ int rvm_config_check(const rvm_config *c, char *err) {
                 {"sources", c->sources, 1}};
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (check_range(ints[i].name, ints[i].v, ints[i].lo, err)) return -1;
-    if (c->value_tokens < 0 || c->value_tokens >= c->latents || c->value_tokens >= c->text_max)
-        return rv_fail(err,
-                       "model config: value_tokens %d must be in [0, latents %d) and below "
-                       "text_max %d (at least one Perceiver latent stays)",
-                       c->value_tokens, c->latents, c->text_max);
     if (c->width % c->heads)
         return rv_fail(err, "model config: width %d is not divisible by heads %d", c->width,
                        c->heads);

@@ -180,28 +180,26 @@ void RVM(head_backward)(RVM(head_ws) * h, struct RVM(state) * st, const rvm_conf
      st->scratch);
 }
 
-/* ---- value head (Perceiver and text tokens) ---- */
+/* ---- value head (Perceiver) ---- */
 
 /* n rows through the head (encoder rows r0 ..), nf fresh values after them in V. */
 void RVM(value_carve)(struct RVM(state) * st, const rvm_config *c, rvm_arena *a, int r0, int n,
                       int nf) {
     RVM(value_ws) *v = &st->vh;
-    int d = c->width, cl = c->latents, cp = cl - c->value_tokens, Tb = st->enc.Tb;
-    int bw = st->job.backward;
+    int d = c->width, cl = c->latents, Tb = st->enc.Tb, bw = st->job.backward;
     size_t vcd = (size_t)(n + nf) * cl * d;
-    trn_block_dims dims = {n, cp, Tb, d, c->heads, c->mlp_hidden, 0, 1, 1};
+    trn_block_dims dims = {n, cl, Tb, d, c->heads, c->mlp_hidden, 0, 1, 1};
     v->r0 = r0;
     v->n = n;
     v->nv = n + nf;
     memset(&v->st, 0, sizeof v->st);
     if (n) RVM(stack_carve)(&v->st, a, c->head_blocks, dims, NULL, 0, bw, &st->scratch_n);
     v->V = RVM_TAKE(a, real, vcd);
-    v->dv = v->dvp = v->dlat = v->cen = v->vhat = v->cnorm = v->dvhat = v->dcen = NULL;
+    v->dv = v->dlat = v->cen = v->vhat = v->cnorm = v->dvhat = v->dcen = NULL;
     v->vnorm = v->bnorm = NULL;
     if (bw) {
         v->dv = RVM_TAKE(a, real, vcd);
-        v->dvp = RVM_TAKE(a, real, (size_t)n * cp * d);
-        v->dlat = RVM_TAKE(a, real, (size_t)n * cp * d);
+        v->dlat = RVM_TAKE(a, real, (size_t)n * cl * d);
         v->dvhat = RVM_TAKE(a, real, vcd);
         v->dcen = RVM_TAKE(a, real, vcd);
     }
@@ -214,32 +212,15 @@ void RVM(value_carve)(struct RVM(state) * st, const rvm_config *c, rvm_arena *a,
     }
 }
 
-/* Row i's value token cp + t is b's text position 1 + t when that position holds a token. */
-static int value_text_pos(const struct RVM(state) * st, int row, int t) {
-    int p = 1 + t, Tb = st->enc.Tb;
-    return p < st->enc.Tt && st->enc.mask[(size_t)row * Tb + p] ? p : -1;
-}
-
 void RVM(value_forward)(struct RVM(state) * st, const rvm_config *c) {
     RVM(value_ws) *v = &st->vh;
-    int d = c->width, cl = c->latents, cp = cl - c->value_tokens, Tb = st->enc.Tb;
+    int d = c->width, cl = c->latents, Tb = st->enc.Tb;
     for (int i = 0; i < v->n; i++)
-        memcpy(v->st.x[0] + (size_t)i * cp * d, st->w.latents, (size_t)cp * d * sizeof(real));
+        memcpy(v->st.x[0] + (size_t)i * cl * d, st->w.latents, (size_t)cl * d * sizeof(real));
     RVM(stack_forward)
     (&v->st, NULL, NULL, st->enc.b + (size_t)v->r0 * Tb * d, st->enc.mask + (size_t)v->r0 * Tb,
      st->w.vhead);
-    for (int i = 0; i < v->n; i++) {
-        real *Vi = v->V + (size_t)i * cl * d;
-        memcpy(Vi, v->st.x[v->st.L] + (size_t)i * cp * d, (size_t)cp * d * sizeof(real));
-        for (int t = 0; t < c->value_tokens; t++) {
-            int p = value_text_pos(st, v->r0 + i, t);
-            real *dst = Vi + (size_t)(cp + t) * d;
-            if (p < 0)
-                memset(dst, 0, (size_t)d * sizeof(real));
-            else
-                memcpy(dst, st->enc.b + ((size_t)(v->r0 + i) * Tb + p) * d, (size_t)d * sizeof(real));
-        }
-    }
+    memcpy(v->V, v->st.x[v->st.L], (size_t)v->n * cl * d * sizeof(real));
 }
 
 static real row_norm(const real *x, int d) {
@@ -354,22 +335,11 @@ void RVM(value_backward)(struct RVM(state) * st, const rvm_config *c, real ddis,
         }
     }
     if (!v->n) return; /* only fresh values: their gradient stays in dv for the caller */
-    int cp = cl - c->value_tokens;
-    for (int i = 0; i < v->n; i++) {
-        const real *dVi = v->dv + (size_t)i * cl * d;
-        memcpy(v->dvp + (size_t)i * cp * d, dVi, (size_t)cp * d * sizeof(real));
-        for (int t = 0; t < c->value_tokens; t++) {
-            int p = value_text_pos(st, v->r0 + i, t);
-            if (p < 0) continue;
-            real *db = st->enc.db + ((size_t)(v->r0 + i) * Tb + p) * d;
-            for (int j = 0; j < d; j++) db[j] += dVi[(size_t)(cp + t) * d + j];
-        }
-    }
-    memset(v->dlat, 0, (size_t)v->n * cp * d * sizeof(real));
+    memset(v->dlat, 0, (size_t)v->n * cl * d * sizeof(real));
     RVM(stack_backward)
-    (&v->st, v->dlat, NULL, st->enc.db + (size_t)v->r0 * Tb * d, st->g.vhead, v->dvp, NULL,
+    (&v->st, v->dlat, NULL, st->enc.db + (size_t)v->r0 * Tb * d, st->g.vhead, v->dv, NULL,
      st->enc.b + (size_t)v->r0 * Tb * d, st->w.vhead, st->scratch);
     for (int i = 0; i < v->n; i++)
-        for (size_t j = 0; j < (size_t)cp * d; j++)
-            st->g.latents[j] += v->dlat[(size_t)i * cp * d + j];
+        for (size_t j = 0; j < (size_t)cl * d; j++)
+            st->g.latents[j] += v->dlat[(size_t)i * cl * d + j];
 }

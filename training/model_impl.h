@@ -110,17 +110,14 @@ typedef struct {
     real *dpre, *dn0, *dcls, *dst; // (n, dk), (n, d), (n, d), (n, Tb, d)
 } RVM(head_ws);
 
-/* The value head over n rows — cp = c − value_tokens Perceiver latents, then the row's first
- * value_tokens text tokens of b (after BOS; zeros past the text) — and the regularisers over
- * the nv = n + Nf values encoded with gradient: the head's n rows, then the Nf fresh
- * candidates' values. */
+/* The Perceiver value head over n rows, and the regularisers over the nv = n + Nf values
+ * encoded with gradient: the head's n rows, then the Nf fresh candidates' values. */
 typedef struct {
     int r0, n, nv;
-    RVM(stack) st;         // (n, cp, d); x[L] is the Perceiver's output
+    RVM(stack) st;         // (n, c, d); x[L] is the head's output
     real *V;               // (nv, c, d) the head's rows, then the fresh values
     real *dv;              // (nv, c, d) backward: callers add ∂L/∂V
-    real *dvp;             // (n, cp, d) the Perceiver rows of dv
-    real *dlat;            // (n, cp, d)
+    real *dlat;            // (n, c, d)
     real *cen, *vhat;      // (nv, c, d) centred tokens and their unit vectors (R_dis)
     real *cnorm;           // (nv, c)
     real *dvhat, *dcen;    // (nv, c, d)
