@@ -55,7 +55,7 @@ $reveal inspect --store "$out/stores/flags-kg" --key "$(head -1 "$data/kg.jsonl"
   /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
 
 echo "== counterfactual edit rounds for training (tools/flags/counterfactual.py)"
-flags_edit_rounds "$data" "$out" "$rounds" 0.5
+flags_edit_rounds "$data" "$out" "$rounds" 1
 flags_job_files "$out" "$out/stores" "$data" "$steps" "$warm"
 
 echo "== training: mpirun -np 5 (rank 0 + one worker per store), $steps updates (docs/train.md)"
