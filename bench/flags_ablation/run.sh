@@ -13,9 +13,13 @@ source tools/flags/job.sh
 data=$(cd "$1" && pwd) out=$2
 shift 2
 variants=("$@")
-[[ ${#variants[@]} -gt 0 ]] || variants=(before:0:model.latents=4 invented:0.5:model.latents=4
-    latents16:0 both8:0.5:model.latents=8 both8dec2:0.5:model.latents=8,model.decoder_blocks=2
-    both16:0.5 both16s2:0.5:model.seed=2,train.seed=2 both32:0.5:model.latents=32)
+# the rows before "recipe" held the learning rate constant (train.min_lr = the peak, 2e-3)
+c=train.min_lr=0.002
+[[ ${#variants[@]} -gt 0 ]] || variants=(before:0:model.latents=4,$c invented:0.5:model.latents=4,$c
+    latents16:0:$c both8:0.5:model.latents=8,$c both8dec2:0.5:model.latents=8,model.decoder_blocks=2,$c
+    both16:0.5:$c both16s2:0.5:model.seed=2,train.seed=2,$c both32:0.5:model.latents=32,$c
+    invent1:1:$c warm3000:0.5:train.warm_steps=3000,train.steps=4500,$c
+    recipe:1 recipe_s2:1:model.seed=2,train.seed=2)
 reveal=$(realpath "${REVEAL_BIN:-build/cli/reveal}")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 mkdir -p "$out"
