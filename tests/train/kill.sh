@@ -11,17 +11,8 @@ before=$("$REVEAL_BIN" stats --store "$W/stores/kg" | md5sum)
 "$MPIRUN" --oversubscribe -np 4 "$REVEAL_BIN" train --run-dir "$W/kl_run" "${opts[@]}" \
     --resume never >"$W/kl_run.log" 2>&1 &
 mp=$!
-for _ in $(seq 1 1200); do
-    n=0; [ -f "$W/kl_run/metrics.jsonl" ] && n=$(wc -l <"$W/kl_run/metrics.jsonl")
-    [ "$n" -ge 12 ] && break
-    sleep 0.05
-done
-victim=
-for p in $(pgrep -x reveal); do
-    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--run-dir $W/kl_run " || continue
-    r=$(tr '\0' '\n' <"/proc/$p/environ" | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
-    [ "$r" = 2 ] && victim=$p
-done
+wait_updates "$W/kl_run" 12
+victim=$(run_pids "$W/kl_run" 2)
 [ -n "$victim" ] || { echo "FAIL: rank 2 not found"; exit 1; }
 t0=$(date +%s.%N)
 kill -9 "$victim"

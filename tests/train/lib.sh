@@ -89,3 +89,25 @@ print(f"{len(a)} steps, worst relative difference {worst:.3g}" + (f" at step {at
 sys.exit(0 if worst <= tol else 1)
 P
 }
+
+# wait_updates RUN_DIR N: waits (up to 60 s) until the run's metrics.jsonl has N updates.
+wait_updates() {
+    local n
+    for _ in $(seq 1 1200); do
+        n=0; [ -f "$1/metrics.jsonl" ] && n=$(wc -l <"$1/metrics.jsonl")
+        [ "$n" -ge "$2" ] && return 0
+        sleep 0.05
+    done
+}
+
+# run_pids RUN_DIR [RANK]: the pids of the reveal processes training into RUN_DIR (of one MPI
+# rank only, when RANK is given).
+run_pids() {
+    local p r
+    for p in $(pgrep -x reveal); do
+        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--run-dir $1 " || continue
+        r=$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
+        if [ -z "${2:-}" ] || [ "$r" = "$2" ]; then echo "$p"; fi
+    done
+    return 0
+}

@@ -12,16 +12,8 @@ train 2 "$W/rs_full" "${opts[@]}" --resume never
 "$MPIRUN" --oversubscribe -np 2 "$REVEAL_BIN" train --run-dir "$W/rs_cut" "${opts[@]}" \
     --resume never >"$W/rs_cut.log" 2>&1 &
 mp=$!
-for _ in $(seq 1 1200); do
-    n=0; [ -f "$W/rs_cut/metrics.jsonl" ] && n=$(wc -l <"$W/rs_cut/metrics.jsonl")
-    [ "$n" -ge 10 ] && break
-    sleep 0.05
-done
-for p in $(pgrep -x reveal); do
-    if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--run-dir $W/rs_cut "; then
-        kill -TERM "$p"
-    fi
-done
+wait_updates "$W/rs_cut" 10
+for p in $(run_pids "$W/rs_cut"); do kill -TERM "$p"; done
 set +e
 wait $mp
 code=$?

@@ -11,17 +11,8 @@ rm -rf "$W"/st_*
 "$MPIRUN" --oversubscribe -np 4 "$REVEAL_BIN" train --run-dir "$W/st_run" --config "$W/tiny.json" \
     --set train.steps=400 --set train.timeout_s=3 --resume never >"$W/st_run.log" 2>&1 &
 mp=$!
-for _ in $(seq 1 1200); do
-    n=0; [ -f "$W/st_run/metrics.jsonl" ] && n=$(wc -l <"$W/st_run/metrics.jsonl")
-    [ "$n" -ge 12 ] && break
-    sleep 0.05
-done
-victim=
-for p in $(pgrep -x reveal); do
-    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--run-dir $W/st_run " || continue
-    r=$(tr '\0' '\n' <"/proc/$p/environ" | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
-    [ "$r" = 2 ] && victim=$p
-done
+wait_updates "$W/st_run" 12
+victim=$(run_pids "$W/st_run" 2)
 [ -n "$victim" ] || { echo "FAIL: rank 2 not found"; kill $mp; exit 1; }
 t0=$(date +%s.%N)
 kill -STOP "$victim"
