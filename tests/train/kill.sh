@@ -14,19 +14,11 @@ mp=$!
 wait_updates "$W/kl_run" 12
 victim=$(run_pids "$W/kl_run" 2)
 [ -n "$victim" ] || { echo "FAIL: rank 2 not found"; exit 1; }
-t0=$(date +%s.%N)
-kill -9 "$victim"
-set +e
-timeout 60 tail --pid=$mp -f /dev/null
-wait $mp
-code=$?
-set -e
-t1=$(date +%s.%N)
-secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-echo "after kill -9 of rank 2 (pid $victim): exit $code in $secs s"
+hit_rank 9 "$victim" $mp
+echo "after kill -9 of rank 2 (pid $victim): exit $job_code in $job_secs s"
 grep -i "rank 2" "$W/kl_run.log" | head -3
-[ "$code" != 0 ] || { echo "FAIL: the job exited 0"; exit 1; }
-awk -v s="$secs" 'BEGIN { exit !(s < 30) }' || { echo "FAIL: took $secs s"; exit 1; }
+[ "$job_code" != 0 ] || { echo "FAIL: the job exited 0"; exit 1; }
+awk -v s="$job_secs" 'BEGIN { exit !(s < 30) }' || { echo "FAIL: took $job_secs s"; exit 1; }
 grep -qi "rank 2" "$W/kl_run.log" || { echo "FAIL: the lost rank is not named"; exit 1; }
 train 4 "$W/kl_run" "${opts[@]}" --resume auto
 grep -h "resuming from" "$W/kl_run.log"

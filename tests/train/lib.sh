@@ -111,3 +111,22 @@ run_pids() {
     done
     return 0
 }
+
+# hit_rank SIGNAL PID JOB: sends SIGNAL (9, STOP, ...) to rank PID of the mpirun JOB (a
+# background child of this shell) and waits up to 60 s for the job to end — then kills it, and
+# continues a stopped rank. Sets job_ended (1 or 0), job_code (its exit status) and job_secs.
+hit_rank() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    kill "-$1" "$2"
+    set +e
+    timeout 60 tail --pid="$3" -f /dev/null
+    job_ended=$(($? == 0))
+    [ "$1" != STOP ] || kill -CONT "$2" 2>/dev/null
+    [ "$job_ended" = 1 ] || kill -9 "$3" 2>/dev/null
+    wait "$3"
+    job_code=$?
+    set -e
+    t1=$(date +%s.%N)
+    job_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+}

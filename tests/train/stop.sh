@@ -14,20 +14,9 @@ mp=$!
 wait_updates "$W/st_run" 12
 victim=$(run_pids "$W/st_run" 2)
 [ -n "$victim" ] || { echo "FAIL: rank 2 not found"; kill $mp; exit 1; }
-t0=$(date +%s.%N)
-kill -STOP "$victim"
-set +e
-timeout 60 tail --pid=$mp -f /dev/null
-hung=$?
-kill -CONT "$victim" 2>/dev/null
-[ $hung = 0 ] || kill -9 $mp 2>/dev/null
-wait $mp
-code=$?
-set -e
-t1=$(date +%s.%N)
-secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-echo "after SIGSTOP of rank 2 (pid $victim): exit $code in $secs s"
+hit_rank STOP "$victim" $mp
+echo "after SIGSTOP of rank 2 (pid $victim): exit $job_code in $job_secs s"
 grep -h "within 3.0 s" "$W/st_run.log" | head -3
-[ $hung = 0 ] || { echo "FAIL: the job was still running 60 s later"; exit 1; }
-[ "$code" != 0 ] || { echo "FAIL: the job exited 0"; exit 1; }
+[ "$job_ended" = 1 ] || { echo "FAIL: the job was still running 60 s later"; exit 1; }
+[ "$job_code" != 0 ] || { echo "FAIL: the job exited 0"; exit 1; }
 grep -q "within 3.0 s" "$W/st_run.log" || { echo "FAIL: no message naming the 3 s wait"; exit 1; }
