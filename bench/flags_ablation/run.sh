@@ -19,7 +19,7 @@ c=train.min_lr=0.002
     latents16:0:$c both8:0.5:model.latents=8,$c both8dec2:0.5:model.latents=8,model.decoder_blocks=2,$c
     both16:0.5:$c both16s2:0.5:model.seed=2,train.seed=2,$c both32:0.5:model.latents=32,$c
     invent1:1:$c warm3000:0.5:train.warm_steps=3000,train.steps=4500,$c
-    recipe:1 recipe_s2:1:model.seed=2,train.seed=2)
+    recipe:1 recipe_s2:1:model.seed=2,train.seed=2 recipe6000:1:train.warm_steps=3000,train.steps=6000)
 reveal=$(realpath "${REVEAL_BIN:-build/cli/reveal}")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 mkdir -p "$out"
