@@ -132,6 +132,12 @@ static void poll_pause(long *ns) {
     if (*ns < 1000000) *ns *= 2;
 }
 
+/* After a failure that leaves MPI holding a request or a message: every later call fails. */
+static void mark_broken(comm *c, const char *why) {
+    c->broken = 1;
+    snprintf(c->broken_why, sizeof c->broken_why, "%s", why);
+}
+
 static int check_usable(const comm *c, char *err) {
     if (c->broken)
         return rv_fail(err, "comm: unusable after an earlier failure: %s", c->broken_why);
@@ -185,8 +191,7 @@ static int send_packed(comm *c, const int *dests, size_t n_dests, comm_kind kind
         }
         poll_pause(&pause);
     }
-    c->broken = 1;
-    snprintf(c->broken_why, sizeof c->broken_why, "%s", err ? err : "a send failed");
+    mark_broken(c, err ? err : "a send failed");
     return -1;
 }
 
@@ -255,9 +260,10 @@ static int decode(comm_kind kind, const uint8_t *buf, size_t n, ProtobufCMessage
 static void discard(comm *c, const MPI_Status *st, int count) {
     uint8_t *tmp = malloc(count > 0 ? (size_t)count : 1);
     if (!tmp) {
-        c->broken = 1;
-        snprintf(c->broken_why, sizeof c->broken_why,
-                 "out of memory discarding a %d-byte message from rank %d", count, st->MPI_SOURCE);
+        char why[96];
+        snprintf(why, sizeof why, "out of memory discarding a %d-byte message from rank %d", count,
+                 st->MPI_SOURCE);
+        mark_broken(c, why);
         return;
     }
     MPI_Recv(tmp, count, MPI_BYTE, st->MPI_SOURCE, st->MPI_TAG, c->mpi, MPI_STATUS_IGNORE);
@@ -342,8 +348,7 @@ int comm_wait(comm *c, MPI_Request *req, double timeout_s, const char *what, cha
         if (timeout_s > 0 && rv_now() - start > timeout_s) {
             rv_fail(err, "%s did not complete within %.1f s (a rank lost or hung)", what,
                     timeout_s);
-            c->broken = 1;
-            snprintf(c->broken_why, sizeof c->broken_why, "%s", err ? err : what);
+            mark_broken(c, err ? err : what);
             return -1;
         }
         poll_pause(&pause);

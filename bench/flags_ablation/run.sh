@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/flags_ablation/run.sh — the ablation table of docs/results.md ("What made the
-# difference"): the flags demo's data, config (tools/flags/job.sh) and budget, trained in one
+# bench/flags_ablation/run.sh — the ablation tables of docs/results.md ("What changed" and
+# "Earlier"): the flags demo's data, config (tools/flags/job.sh) and budget, trained in one
 # process per variant, then refreshed and evaluated on the dev set. Each variant is NAME:INVENT[:KEY=VALUE,...]
 # (INVENT: counterfactual.py --invent share; KEY=VALUE: `reveal train --set` overrides).
 #   bench/flags_ablation/run.sh DATA OUT [VARIANT...]
