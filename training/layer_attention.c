@@ -49,13 +49,39 @@ static inline int attn_visible(const trn_attn_dims *d, int t) {
     return d->causal ? t + 1 : d->S;
 }
 
-void TRN(attention_forward)(real *out,             // (B, T, C)
-                            TRN(attn_acts) * acts, //
-                            const real *xq,        // (B, T, C)
-                            const real *xkv,       // (B, S, C)
-                            const uint8_t *kmask,  // (B, S) or NULL
-                            const TRN(attn_w) * w, //
-                            const trn_attn_dims *d) {
+/* Softmax of one score row in place over its visible, unmasked keys; the others become 0.
+ * Hidden keys are set to −∞ first so that the max and the exp loops have no branch and
+ * vectorise (trn_exp(−∞) is exactly 0); a row with nothing visible is all 0. */
+TRN_HOT static void softmax_row(real *row, int S, int vis, const uint8_t *kmask) {
+    if (kmask)
+        for (int s = 0; s < S; s++) row[s] = kmask[s] ? row[s] : -INFINITY;
+    for (int s = vis; s < S; s++) row[s] = -INFINITY;
+    real mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int s = 0; s < S; s++) mx = row[s] > mx ? row[s] : mx;
+    if (mx == -INFINITY) {
+        memset(row, 0, (size_t)S * sizeof(real));
+        return;
+    }
+    real sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int s = 0; s < S; s++) {
+        real e = trn_exp(row[s] - mx);
+        row[s] = e;
+        sum += e;
+    }
+    real inv = 1 / sum;
+#pragma omp simd
+    for (int s = 0; s < S; s++) row[s] *= inv;
+}
+
+TRN_HOT void TRN(attention_forward)(real *out,             // (B, T, C)
+                                    TRN(attn_acts) * acts, //
+                                    const real *xq,        // (B, T, C)
+                                    const real *xkv,       // (B, S, C)
+                                    const uint8_t *kmask,  // (B, S) or NULL
+                                    const TRN(attn_w) * w, //
+                                    const trn_attn_dims *d) {
     int B = d->B, T = d->T, S = d->S, C = d->C, NH = d->NH, HS = C / NH;
     real scale = 1 / sqrt((real)HS);
     gemm(0, 1, B * T, C, C, 1, xq, C, w->wq, C, 0, acts->q, C);
@@ -71,37 +97,22 @@ void TRN(attention_forward)(real *out,             // (B, T, C)
         real *y = acts->y + (size_t)b * T * C + h * HS;       // (T, HS) stride C
         const uint8_t *m = kmask ? kmask + (size_t)b * S : NULL;
         gemm(0, 1, T, S, HS, scale, q, C, k, C, 0, p, S);
-        for (int t = 0; t < T; t++) {
-            real *row = p + (size_t)t * S;
-            int vis = attn_visible(d, t);
-            real mx = -INFINITY;
-            for (int s = 0; s < vis; s++)
-                if ((!m || m[s]) && row[s] > mx) mx = row[s];
-            double sum = 0;
-#pragma omp simd reduction(+ : sum)
-            for (int s = 0; s < S; s++) {
-                real e = (s < vis && (!m || m[s])) ? trn_exp(row[s] - mx) : 0;
-                row[s] = e;
-                sum += e;
-            }
-            real inv = sum > 0 ? (real)(1 / sum) : 0;
-            for (int s = 0; s < S; s++) row[s] *= inv;
-        }
+        for (int t = 0; t < T; t++) softmax_row(p + (size_t)t * S, S, attn_visible(d, t), m);
         gemm(0, 0, T, HS, S, 1, p, S, v, C, 0, y, C);
     }
     gemm(0, 1, B * T, C, C, 1, acts->y, C, w->wo, C, 0, out, C);
 }
 
-void TRN(attention_backward)(real *dxq,                   // (B, T, C)
-                             real *dxkv,                  // (B, S, C)
-                             TRN(attn_w) * dw,            //
-                             const real *dout,            // (B, T, C)
-                             const TRN(attn_acts) * acts, //
-                             const real *xq,              // (B, T, C)
-                             const real *xkv,             // (B, S, C)
-                             const TRN(attn_w) * w,       //
-                             real *scratch,               // (trn_attn_scratch_size)
-                             const trn_attn_dims *d) {
+TRN_HOT void TRN(attention_backward)(real *dxq,                   // (B, T, C)
+                                     real *dxkv,                  // (B, S, C)
+                                     TRN(attn_w) * dw,            //
+                                     const real *dout,            // (B, T, C)
+                                     const TRN(attn_acts) * acts, //
+                                     const real *xq,              // (B, T, C)
+                                     const real *xkv,             // (B, S, C)
+                                     const TRN(attn_w) * w,       //
+                                     real *scratch,               // (trn_attn_scratch_size)
+                                     const trn_attn_dims *d) {
     int B = d->B, T = d->T, S = d->S, C = d->C, NH = d->NH, HS = C / NH;
     real scale = 1 / sqrt((real)HS);
     size_t BTC = (size_t)B * T * C, BSC = (size_t)B * S * C;
