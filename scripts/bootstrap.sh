@@ -7,7 +7,7 @@ set -euo pipefail
 core=(build-essential cmake pkg-config git
       libopenmpi-dev openmpi-bin librocksdb-dev libprotobuf-c-dev protobuf-c-compiler
       libopenblas-dev libstb-dev libcjson-dev libxxhash-dev libsentencepiece-dev
-      clang libclang-rt-14-dev cppcheck clang-format python3 python3-numpy)
+      clang libclang-rt-14-dev cppcheck clang-format python3 python3-numpy qemu-user)
 data=(librsvg2-bin nodejs npm iso-flags-png-320x240 kgeography-data miscfiles python3-pil
       unicode-cldr-core wordnet-base ruby-countries)
 bench=(python3-torch python3-faiss)

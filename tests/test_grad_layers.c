@@ -365,6 +365,7 @@ static void check_errors(void) {
 int main(void) {
     uint64_t seed = gc_seed(), ctr = 0;
     printf("GRAD_SEED=%llu\n", (unsigned long long)seed);
+    printf("kernels %s\n", trn_kernels());
     check_linear(14, 12, 7, seed);
     check_embedding(2, 7, 11, 12, seed);
     check_patch_embedding(2, 6, 9, 3, 12, seed);

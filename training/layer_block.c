@@ -86,7 +86,7 @@ void TRN(block_acts_carve)(TRN(block_acts) * a, real *buf, const trn_block_dims 
 }
 
 /* out = a + b, elementwise (out may be a or b). */
-static void add(real *out, const real *a, const real *b, size_t n) {
+TRN_HOT static void add(real *out, const real *a, const real *b, size_t n) {
 #pragma omp parallel for schedule(static) if (trn_par(n))
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }

@@ -62,7 +62,7 @@ void TRN(softmax_backward)(real *dinp,       // (N, K)
 
 /* Log-sum-exp of a row, without writing probabilities; *total gets the row's sum (the same pass
  * over the row serves both). */
-static double logsumexp(double *total, const real *row, int V) {
+TRN_HOT static double logsumexp(double *total, const real *row, int V) {
     real mx = row[0];
 #pragma omp simd reduction(max : mx)
     for (int v = 1; v < V; v++)
@@ -77,11 +77,11 @@ static double logsumexp(double *total, const real *row, int V) {
     return mx + log(sum);
 }
 
-int TRN(crossentropy_forward)(real *loss,             // (1)
-                              real *lse,              // (N)
-                              const real *logits,     // (N, V)
-                              const int32_t *targets, // (N)
-                              int ignore_id, real smoothing, int N, int V, char *err) {
+TRN_HOT int TRN(crossentropy_forward)(real *loss,             // (1)
+                                      real *lse,              // (N)
+                                      const real *logits,     // (N, V)
+                                      const int32_t *targets, // (N)
+                                      int ignore_id, real smoothing, int N, int V, char *err) {
     for (int n = 0; n < N; n++)
         if (targets[n] != ignore_id && (targets[n] < 0 || targets[n] >= V))
             return rv_fail(err,
@@ -115,12 +115,12 @@ int TRN(crossentropy_forward)(real *loss,             // (1)
     return 0;
 }
 
-void TRN(crossentropy_backward)(real *dlogits,          // (N, V)
-                                real dloss,             //
-                                const real *logits,     // (N, V)
-                                const real *lse,        // (N)
-                                const int32_t *targets, // (N)
-                                int ignore_id, real smoothing, int N, int V) {
+TRN_HOT void TRN(crossentropy_backward)(real *dlogits,          // (N, V)
+                                        real dloss,             //
+                                        const real *logits,     // (N, V)
+                                        const real *lse,        // (N)
+                                        const int32_t *targets, // (N)
+                                        int ignore_id, real smoothing, int N, int V) {
     int count = 0;
     for (int n = 0; n < N; n++) count += targets[n] != ignore_id;
     if (!count) return;

@@ -24,11 +24,11 @@ void TRN(mlp_acts_carve)(TRN(mlp_acts) * acts, real *buf, int N, int H) {
     acts->a = buf + 2 * nh;
 }
 
-void TRN(mlp_forward)(real *out,            // (N, C)
-                      TRN(mlp_acts) * acts, //
-                      const real *inp,      // (N, C)
-                      const TRN(mlp_w) * w, //
-                      int N, int C, int H) {
+TRN_HOT void TRN(mlp_forward)(real *out,            // (N, C)
+                              TRN(mlp_acts) * acts, //
+                              const real *inp,      // (N, C)
+                              const TRN(mlp_w) * w, //
+                              int N, int C, int H) {
     real *h0 = acts->h0, *h1 = acts->h1, *a = acts->a; // (N, H) each
     gemm(0, 1, N, H, C, 1, inp, C, w->w0, C, 0, h0, H);
     gemm(0, 1, N, H, C, 1, inp, C, w->w1, C, 0, h1, H);
@@ -42,14 +42,14 @@ void TRN(mlp_forward)(real *out,            // (N, C)
     gemm(0, 1, N, C, H, 1, a, H, w->w2, H, 0, out, C);
 }
 
-void TRN(mlp_backward)(real *dinp,                 // (N, C)
-                       TRN(mlp_w) * dw,            //
-                       const real *dout,           // (N, C)
-                       const TRN(mlp_acts) * acts, //
-                       const real *inp,            // (N, C)
-                       const TRN(mlp_w) * w,       //
-                       real *scratch,              // (2 N H)
-                       int N, int C, int H) {
+TRN_HOT void TRN(mlp_backward)(real *dinp,                 // (N, C)
+                               TRN(mlp_w) * dw,            //
+                               const real *dout,           // (N, C)
+                               const TRN(mlp_acts) * acts, //
+                               const real *inp,            // (N, C)
+                               const TRN(mlp_w) * w,       //
+                               real *scratch,              // (2 N H)
+                               int N, int C, int H) {
     size_t nh = (size_t)N * H;
     real *da = scratch, *dh0 = scratch + nh; // (N, H) each; da becomes dh1 in place
     gemm(0, 0, N, H, C, 1, dout, C, w->w2, H, 0, da, H);

@@ -8,11 +8,11 @@
 #define L2NORM_EPS      1e-12
 #define RMSNORM_DG_COLS 64 /* columns of dg per work item of rmsnorm_backward */
 
-void TRN(rmsnorm_forward)(real *out,       // (N, C)
-                          real *rstd,      // (N)
-                          const real *inp, // (N, C)
-                          const real *g,   // (C)
-                          int N, int C) {
+TRN_HOT void TRN(rmsnorm_forward)(real *out,       // (N, C)
+                                  real *rstd,      // (N)
+                                  const real *inp, // (N, C)
+                                  const real *g,   // (C)
+                                  int N, int C) {
 #pragma omp parallel for schedule(static) if (trn_par((size_t)N * C))
     for (int n = 0; n < N; n++) {
         const real *x = inp + (size_t)n * C;
@@ -25,13 +25,13 @@ void TRN(rmsnorm_forward)(real *out,       // (N, C)
     }
 }
 
-void TRN(rmsnorm_backward)(real *dinp,       // (N, C)
-                           real *dg,         // (C)
-                           const real *dout, // (N, C)
-                           const real *inp,  // (N, C)
-                           const real *g,    // (C)
-                           const real *rstd, // (N)
-                           int N, int C) {
+TRN_HOT void TRN(rmsnorm_backward)(real *dinp,       // (N, C)
+                                   real *dg,         // (C)
+                                   const real *dout, // (N, C)
+                                   const real *inp,  // (N, C)
+                                   const real *g,    // (C)
+                                   const real *rstd, // (N)
+                                   int N, int C) {
     int par = trn_par((size_t)N * C);
 #pragma omp parallel if (par)
     {
@@ -65,10 +65,10 @@ void TRN(rmsnorm_backward)(real *dinp,       // (N, C)
     }
 }
 
-void TRN(weight_forward)(real *out,         // (N, C)
-                         const real *inp,   // (N, C)
-                         const real *omega, // (N)
-                         int N, int C) {
+TRN_HOT void TRN(weight_forward)(real *out,         // (N, C)
+                                 const real *inp,   // (N, C)
+                                 const real *omega, // (N)
+                                 int N, int C) {
     for (int n = 0; n < N; n++) {
         const real *x = inp + (size_t)n * C;
         real *o = out + (size_t)n * C, w = omega[n];
@@ -76,12 +76,12 @@ void TRN(weight_forward)(real *out,         // (N, C)
     }
 }
 
-void TRN(weight_backward)(real *dinp,        // (N, C) or NULL
-                          real *domega,      // (N) or NULL
-                          const real *dout,  // (N, C)
-                          const real *inp,   // (N, C)
-                          const real *omega, // (N)
-                          int N, int C) {
+TRN_HOT void TRN(weight_backward)(real *dinp,        // (N, C) or NULL
+                                  real *domega,      // (N) or NULL
+                                  const real *dout,  // (N, C)
+                                  const real *inp,   // (N, C)
+                                  const real *omega, // (N)
+                                  int N, int C) {
     for (int n = 0; n < N; n++) {
         const real *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
         if (dinp) {

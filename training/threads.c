@@ -70,8 +70,19 @@ void trn_threads_describe(const trn_threads_info *info, char *buf, int n) {
                            : "unknown";
     char omp[32] = "off";
     if (info->omp_threads > 0) snprintf(omp, sizeof omp, "%d", info->omp_threads);
-    snprintf(buf, (size_t)n, "threads %d (from %s): OpenBLAS %d (%s), OpenMP %s, %d cores",
-             info->requested, info->source, info->blas_threads, kind, omp, info->cores);
+    snprintf(
+        buf, (size_t)n, "threads %d (from %s): OpenBLAS %d (%s), OpenMP %s, %d cores, kernels %s",
+        info->requested, info->source, info->blas_threads, kind, omp, info->cores, trn_kernels());
+}
+
+const char *trn_kernels(void) {
+#ifdef TRN_CLONES
+    /* the test GCC's resolver of target_clones("arch=x86-64-v3") makes */
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("x86-64-v3") ? "x86-64-v3" : "baseline";
+#else
+    return "baseline";
+#endif
 }
 
 int trn_threads_team(void) {

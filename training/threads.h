@@ -40,7 +40,16 @@ int trn_threads_team(void);
 void trn_threads_share(size_t n, size_t *lo, size_t *hi);
 
 /* One line for the log: "threads 2 (from REVEAL_THREADS): OpenBLAS 2 (pthreads), OpenMP 2, 2
- * cores". */
+ * cores, kernels x86-64-v3". */
 void trn_threads_describe(const trn_threads_info *info, char *buf, int n);
+
+/* GCC on x86-64 builds the elementwise kernels twice (layer_impl.h, TRN_HOT) and the loader
+ * picks one per CPU. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TRN_CLONES 1
+#endif
+
+/* The elementwise kernels this process runs: "x86-64-v3" (AVX2, FMA) or "baseline". */
+const char *trn_kernels(void);
 
 #endif
