@@ -6,6 +6,7 @@
 
 #include "job.h"
 #include "rv.h"
+#include "threads.h"
 #include "trainer.h"
 
 #define F(key, kind, field, lo, hi, help)                                                          \
@@ -64,6 +65,8 @@ static const job_field fields[] = {
     F("train.checksum_every", JOB_INT, checksum_every, 0, 1e9,
       "compare parameters across ranks every N updates (0: never)"),
     F("train.timeout_s", JOB_FLOAT, timeout_s, 0.1, 1e6, "bound on any wait for another rank"),
+    F("train.threads", JOB_INT, threads, 0, TRN_THREADS_MAX,
+      "rank 0's engine threads (0: REVEAL_THREADS, else OPENBLAS_NUM_THREADS, else 1)"),
 };
 #define N_FIELDS (sizeof fields / sizeof *fields)
 

@@ -17,6 +17,7 @@
 #include "job.h"
 #include "memstore.h"
 #include "rv.h"
+#include "threads.h"
 #include "tr_impl.h"
 
 /* Copies a directory tree file by file (a store checkpoint back into the run's working copy:
@@ -276,15 +277,19 @@ static int coordinate(tr_job *j, job_run *run, const char *config_json, char *er
         return TR_EXIT_FAIL;
     while (j->step < j->cfg.steps) {
         double edit_ms = 0, refresh_ms = 0, t0 = rv_now();
-        if (j->n_rounds && j->step > 0 && j->step % R == 0) {
-            if (tr_edits_apply(j, j->step, 1, err)) return TR_EXIT_FAIL;
-            edit_ms = 1e3 * (rv_now() - t0);
-        }
         /* also at the first memory-training update: until then the memory holds vectors of
          * the encoder as it was at the start (or at the last edit), and retrieval over them
          * finds little */
-        if (j->cfg.refresh_every > 0 && j->step > 0 && j->step >= j->cfg.warm_steps &&
-            (j->step % j->cfg.refresh_every == 0 || j->step == j->cfg.warm_steps)) {
+        int refresh = j->cfg.refresh_every > 0 && j->step > 0 && j->step >= j->cfg.warm_steps &&
+                      (j->step % j->cfg.refresh_every == 0 || j->step == j->cfg.warm_steps);
+        if (j->n_rounds && j->step > 0 && j->step % R == 0) {
+            /* an edit's vectors are needed only if read before the next refresh: not in the
+             * warm start (it reads none, and a refresh ends it) nor just before a refresh */
+            int warm_refreshed = j->step < j->cfg.warm_steps && j->cfg.refresh_every > 0;
+            if (tr_edits_apply(j, j->step, !refresh && !warm_refreshed, err)) return TR_EXIT_FAIL;
+            edit_ms = 1e3 * (rv_now() - t0);
+        }
+        if (refresh) {
             t0 = rv_now();
             if (tr_control(j, REVEAL__CONTROL_COMMAND__REFRESH, (uint64_t)j->step, NULL, err))
                 return TR_EXIT_FAIL;
@@ -312,7 +317,7 @@ static int coordinate(tr_job *j, job_run *run, const char *config_json, char *er
     }
     if (j->n_rounds && j->cfg.steps > R) {
         /* back to the stored knowledge for the evaluation */
-        if (tr_edits_apply(j, -1, 1, err) ||
+        if (tr_edits_apply(j, -1, 0, err) ||
             tr_control(j, REVEAL__CONTROL_COMMAND__REFRESH, (uint64_t)j->step, NULL, err))
             return TR_EXIT_FAIL;
     }
@@ -354,6 +359,20 @@ int tr_train_main(const tr_train_args *a) {
         tr_bcast_string(&j, found, sizeof found, err) || tr_job_layout(&j, j.cfg.layout, err))
         goto done;
     if (found[0]) rv_info("resuming from %s", found);
+    /* rank 0's team may be wider than a worker's: the workers wait while it runs the step's
+     * forward and backward, the bulk of an update */
+    trn_threads_info threads;
+    mine[0] = 0;
+    if ((rc = comm_agree(
+             j.c,
+             trn_threads_setup(j.rank == 0 ? (int)j.cfg.threads : 0, &threads, mine) ? mine : "",
+             err)))
+        goto done;
+    if (j.rank == 0) {
+        char line[256];
+        trn_threads_describe(&threads, line, sizeof line);
+        rv_info("%s", line);
+    }
     /* working copies of the stores: fresh from the user's stores, or the checkpoint's */
     snprintf(work, sizeof work, "%s/stores", a->run_dir);
     for (size_t i = 0; i < j.l->n_stores && !mine[0]; i++) {

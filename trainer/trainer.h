@@ -64,6 +64,7 @@ typedef struct {
     long keep_last;      /* checkpoints kept (0: all) */
     long checksum_every; /* parameters compared across ranks every N updates (0: never) */
     double timeout_s;    /* bound on any wait for a peer (a lost rank ends the job) */
+    long threads;        /* rank 0's engine threads (0: from the environment; workers always) */
 } tr_config;
 
 void tr_config_default(tr_config *c);
