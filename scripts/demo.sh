@@ -7,13 +7,13 @@
 # nearest-neighbour baseline beside it, and one answer with the knowledge it was read from.
 #   scripts/demo.sh [--quick]      --quick: every 8th country and a short training (tests)
 # REVEAL_BIN=path skips the set-up and uses that binary (the test of --quick does).
-# DEMO_STEPS=N trains N updates instead of 3000 (6000: 33 min on 2 cores, capitals 25 % → 45 %,
-# docs/results.md); DEMO_OUT and DEMO_DATA name the run and data directories.
+# DEMO_STEPS=N trains N updates instead of 8000 (23 min from data to answer on 2 cores; 6000:
+# 18 min, docs/results.md); DEMO_OUT and DEMO_DATA name the run and data directories.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/flags/job.sh
 quick=()
-steps=${DEMO_STEPS:-3000} rounds=16
+steps=${DEMO_STEPS:-8000} rounds=16
 if [[ "${1:-}" == "--quick" ]]; then
   quick=(--quick)
   steps=${DEMO_STEPS:-400} rounds=4

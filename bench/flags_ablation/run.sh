@@ -13,13 +13,15 @@ source tools/flags/job.sh
 data=$(cd "$1" && pwd) out=$2
 shift 2
 variants=("$@")
-# the rows before "recipe" held the learning rate constant (train.min_lr = the peak, 2e-3)
-c=train.min_lr=0.002
+# the rows before "recipe" held the learning rate constant (train.min_lr = the peak, 2e-3); the
+# rows before "k3" read K = 4 per source (the demo now reads 3)
+k=train.topk=4 c=train.topk=4,train.min_lr=0.002 long=train.warm_steps=3000,train.steps=6000
 [[ ${#variants[@]} -gt 0 ]] || variants=(before:0:model.latents=4,$c invented:0.5:model.latents=4,$c
     latents16:0:$c both8:0.5:model.latents=8,$c both8dec2:0.5:model.latents=8,model.decoder_blocks=2,$c
     both16:0.5:$c both16s2:0.5:model.seed=2,train.seed=2,$c both32:0.5:model.latents=32,$c
     invent1:1:$c warm3000:0.5:train.warm_steps=3000,train.steps=4500,$c
-    recipe:1 recipe_s2:1:model.seed=2,train.seed=2 recipe6000:1:train.warm_steps=3000,train.steps=6000)
+    recipe:1:$k recipe_s2:1:model.seed=2,train.seed=2,$k recipe6000:1:$long,$k
+    k3:1:$long k2:1:$long,train.topk=2)
 reveal=$(realpath "${REVEAL_BIN:-build/cli/reveal}")
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 mkdir -p "$out"
@@ -40,8 +42,9 @@ for v in "${variants[@]}"; do
     cp -r "$out/stores" "$d/stores"
     flags_edit_rounds "$data" "$d" 16 "$invent"
     flags_job_files "$d" "$d/stores" "$data" 3000 1500
-    args=()
     IFS=, read -ra kv <<<"${sets:-}"
+    # one thread: rows may run two at a time (results do not depend on it beyond float rounding)
+    args=(--set train.threads=1)
     for s in "${kv[@]}"; do args+=(--set "$s"); done
     "$reveal" train --config "$d/train.json" --run-dir "$d/run" --resume never "${args[@]}" >"$d/train.log" 2>&1
     ck=$(ls -d "$d"/run/checkpoints/step-* | tail -1)

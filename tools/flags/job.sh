@@ -18,8 +18,9 @@ J
  "tokenizer": {"vocab": 3000},
  "model": {"image_size": 32, "patch": 8, "text_max": 20, "answer_max": 10, "head_pool": true,
            "latents": 16, "tau_scale": 10},
- "train": {"batch": 32, "steps": $steps, "warm_steps": $warm, "topk": 4, "log_every": 100, "min_lr": 0.0002,
-           "refresh_every": 200, "edits": "$dir/rounds", "edit_every": 50, "ckpt_every": 1000}}
+ "train": {"batch": 32, "steps": $steps, "warm_steps": $warm, "topk": 3, "log_every": 100, "min_lr": 0.0002,
+           "refresh_every": 200, "edits": "$dir/rounds", "edit_every": 50, "ckpt_every": 1000,
+           "threads": 2}}
 J
 }
 
