@@ -363,11 +363,8 @@ int tr_train_main(const tr_train_args *a) {
      * forward and backward, the bulk of an update */
     trn_threads_info threads;
     mine[0] = 0;
-    if ((rc = comm_agree(
-             j.c,
-             trn_threads_setup(j.rank == 0 ? (int)j.cfg.threads : 0, &threads, mine) ? mine : "",
-             err)))
-        goto done;
+    int bad_threads = trn_threads_setup(j.rank == 0 ? (int)j.cfg.threads : 0, &threads, mine);
+    if ((rc = comm_agree(j.c, bad_threads ? mine : "", err))) goto done;
     if (j.rank == 0) {
         char line[256];
         trn_threads_describe(&threads, line, sizeof line);
